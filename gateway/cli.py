@@ -1,0 +1,240 @@
+"""The ``cors-gateway`` command: run, check, explain, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from . import __version__
+from .config import DEFAULT_CONFIG_PATH, ConfigError, GatewayConfig, load_config
+from .origins import PatternError, normalize_origin
+
+__all__ = ["main"]
+
+SAFELISTED_METHODS = ("GET", "HEAD", "POST")
+
+
+def _config_path(value: str | None) -> str:
+    return value or os.environ.get("CORS_GATEWAY_CONFIG") or DEFAULT_CONFIG_PATH
+
+
+def _load_or_report(path: str) -> GatewayConfig | None:
+    try:
+        config = load_config(path)
+    except ConfigError as err:
+        for issue in err.warnings:
+            print(issue, file=sys.stderr)
+        for issue in err.errors:
+            print(issue, file=sys.stderr)
+        print(f"{path}: {len(err.errors)} error(s); config refused", file=sys.stderr)
+        return None
+    for issue in config.warnings:
+        print(issue, file=sys.stderr)
+    return config
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where available
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+async def serve(config: GatewayConfig, host: str | None = None, port: int | None = None, on_ready=None) -> None:
+    """Run a gateway until SIGTERM/SIGINT, then drain and return."""
+    from .app import Gateway
+
+    gateway = Gateway(config)
+    await gateway.start(host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    logging.getLogger("gateway").info(
+        "cors-gateway %s listening on http://%s:%s (admin http://%s:%s)",
+        __version__, host or config.listen_host, gateway.port, config.admin_host, gateway.admin_port,
+    )
+    print(
+        f"cors-gateway {__version__} listening on http://{host or config.listen_host}:{gateway.port} "
+        f"(admin http://{config.admin_host}:{gateway.admin_port}/metrics)",
+        flush=True,
+    )
+    if on_ready is not None:
+        on_ready(gateway)
+    try:
+        await stop.wait()
+    finally:
+        print("shutting down: draining in-flight requests", flush=True)
+        await gateway.stop()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    path = _config_path(args.config)
+    config = _load_or_report(path)
+    if config is None:
+        return 1
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        try:
+            runner.run(serve(config, args.host, args.port))
+        except OSError as err:
+            print(f"cannot listen: {err}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    path = _config_path(args.config)
+    try:
+        config = load_config(path)
+    except ConfigError as err:
+        for issue in [*err.errors, *err.warnings]:
+            print(issue)
+        print(f"{path}: {len(err.errors)} error(s), {len(err.warnings)} warning(s)")
+        return 1
+    for issue in config.warnings:
+        print(issue)
+    print(f"{path}: OK ({len(config.routes)} route(s), {len(config.warnings)} warning(s))")
+    return 0
+
+
+def _origin_problem(origin: str) -> str:
+    if origin == "":
+        return "the Origin header is empty"
+    try:
+        normal = normalize_origin(origin)
+    except PatternError as err:
+        return str(err)
+    if normal != origin:
+        return f'not in the form browsers send; a browser would send "{normal}"'
+    return "not a serialized origin"
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .policy import Kind
+    from .routes import RouteTable
+
+    config = _load_or_report(_config_path(args.config))
+    if config is None:
+        return 1
+    table = RouteTable(config)
+    route = table.match(args.host, args.path)
+    method = args.method
+    headers = [h.strip().lower() for h in args.header for h in h.split(",") if h.strip()]
+    preflight = args.preflight or method not in SAFELISTED_METHODS or bool(headers)
+    policy = route.policy if route is not None else table.fallback
+    if preflight:
+        decision = policy.preflight([args.origin], [method], [", ".join(headers)] if headers else [])
+    else:
+        decision = policy.actual(method, [args.origin])
+
+    if route is None:
+        print("route: (none)  -- no route matches; the gateway answers 404, judged by defaults.cors")
+    else:
+        r = route.route
+        where = f"path {r.path}" if r.path is not None else f"path_regex {r.path_regex}"
+        print(f"route: {r.name} (routes.{r.index}: {where}, upstream {r.upstream}, mode {r.cors.mode})")
+    if preflight:
+        why = "method is not GET/HEAD/POST" if method not in SAFELISTED_METHODS else "non-safelisted headers"
+        print(f"request: preflight (OPTIONS, Access-Control-Request-Method: {method}; a browser preflights: {why})")
+    else:
+        print(f"request: actual {method} (no preflight: simple method and no extra headers)")
+
+    if route is not None and route.mode == "off":
+        print("decision: allowed")
+        print("reason: none (mode off: the gateway is a plain proxy here and adds no CORS headers)")
+        return 0
+    if route is None:
+        print("decision: rejected")
+        print("reason: no_route")
+        print(f"defaults.cors for this origin: {decision.label}" + (f" ({decision.reason.value})" if decision.reason else ""))
+    else:
+        print(f"decision: {decision.label if decision.allowed is not None else 'allowed'}")
+        print(f"reason: {decision.reason.value if decision.reason else 'none'}")
+    if decision.reason is not None:
+        detail = decision.message.split(": ", 2)[-1].strip()
+        if decision.reason.value == "malformed_origin":
+            detail = _origin_problem(args.origin)
+        elif decision.reason.value == "origin_not_allowed":
+            allowed = [p.text for p in policy.settings.origins] or ["(none)"]
+            detail += "; allowed origins: " + ", ".join(allowed)
+        elif decision.reason.value == "method_not_allowed":
+            detail += "; allowed methods: " + (", ".join(policy.settings.methods) if policy.settings.methods is not None else "*")
+        elif decision.reason.value == "header_not_allowed":
+            allowed_headers = policy.settings.allow_headers
+            detail += "; allowed headers: " + (", ".join(allowed_headers) if allowed_headers is not None else "*")
+        print(f"detail: {detail}")
+    if route is not None and decision.kind is not Kind.PREFLIGHT and decision.allowed is False:
+        action = "403, upstream not called" if route.route.cors.on_reject == "block" else "forwarded without CORS headers"
+        print(f"on_reject: {route.route.cors.on_reject} ({action})")
+    if route is not None and decision.kind is Kind.PREFLIGHT:
+        print(f"status: {decision.status}")
+    print("headers:")
+    for name, value in decision.headers:
+        print(f"  {name}: {value}")
+    if decision.vary:
+        print(f"  Vary: {', '.join(decision.vary)}")
+    if not decision.headers and not decision.vary:
+        print("  (none)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cors-gateway",
+        description="A reverse-proxy CORS gateway for unmodified upstream services.",
+    )
+    parser.add_argument("--version", action="version", version=f"cors-gateway {__version__}")
+    parser.add_argument("--log-level", default=os.environ.get("CORS_GATEWAY_LOG_LEVEL", "INFO"),
+                        help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    config_help = f"config file (default: $CORS_GATEWAY_CONFIG, else {DEFAULT_CONFIG_PATH})"
+
+    run = sub.add_parser("run", help="run the gateway")
+    run.add_argument("-c", "--config", help=config_help)
+    run.add_argument("--host", help="override listen.host")
+    run.add_argument("--port", type=int, help="override listen.port")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", help="validate a config: exit 0 if it loads, 1 if not")
+    check.add_argument("-c", "--config", help=config_help)
+    check.set_defaults(func=cmd_check)
+
+    explain = sub.add_parser("explain", help="say what the gateway would answer to a request, and why")
+    explain.add_argument("-c", "--config", help=config_help)
+    explain.add_argument("--path", required=True, help="request path, e.g. /api/users")
+    explain.add_argument("--origin", required=True, help="the Origin header value")
+    explain.add_argument("--method", default="GET", help="the method the page uses (default GET)")
+    explain.add_argument("--header", action="append", default=[], metavar="NAME",
+                         help="a request header the page sets (repeatable), e.g. Authorization")
+    explain.add_argument("--host", help="the Host header, for routes with host:")
+    explain.add_argument("--preflight", action="store_true", help="treat as a preflight even for a simple request")
+    explain.set_defaults(func=cmd_explain)
+
+    demo = sub.add_parser("demo", help="run a demo: Flask upstream, gateway and a frontend page on another origin")
+    demo.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
+    demo.add_argument("--admin-port", type=int, default=9090, help="admin port (default 9090)")
+    demo.add_argument("--upstream-port", type=int, default=5000, help="demo Flask upstream port (default 5000)")
+    demo.add_argument("--frontend-port", type=int, default=8000, help="frontend page port (default 8000)")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = getattr(logging, str(args.log_level).upper(), None)
+    if not isinstance(level, int):
+        parser.error(f"unknown log level {args.log_level!r}")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args)

@@ -1,0 +1,466 @@
+"""Load and validate the YAML config into immutable typed objects.
+
+Validation happens in two passes, and *all* problems are reported together:
+
+1. Shape (pydantic): types, ranges, unknown keys (typos), with the key path of
+   each error (``routes.0.cors.max_age: ...``).
+2. Meaning (this module): each route's ``cors`` is merged over
+   ``defaults.cors`` (a route's key replaces the default's key, no list union),
+   origin patterns are parsed, and security mistakes are refused: ``*`` with
+   credentials, unanchored ``re:`` patterns, wildcards over public suffixes,
+   private-network access for every origin.  Errors name the key where the
+   offending value was written (the route's or ``defaults.cors``).
+
+Nothing here does I/O beyond reading the file, and nothing is compiled for the
+hot path: ``policy.py`` and ``routes.py`` turn these objects into matchers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import re2
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .origins import PatternError, Pattern, parse_pattern
+
+__all__ = [
+    "ConfigError",
+    "CorsSettings",
+    "GatewayConfig",
+    "Issue",
+    "Route",
+    "Upstream",
+    "load_config",
+    "parse_config",
+    "DEFAULT_CONFIG_PATH",
+]
+
+DEFAULT_CONFIG_PATH = "config/gateway.yaml"
+
+# flask-cors's default method list, so a migrating team keeps its behaviour.
+DEFAULT_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+CHROMIUM_MAX_AGE_CAP = 7200
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One config problem: where it is and what is wrong."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The config cannot be loaded; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: list[Issue], warnings: list[Issue] | None = None):
+        self.errors = errors
+        self.warnings = warnings or []
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+# --------------------------------------------------------------------------
+# Pass 1: shape
+# --------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Listen(_Model):
+    host: str = "0.0.0.0"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class _Admin(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(9090, ge=0, le=65535)
+
+
+class _Upstream(_Model):
+    url: str
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(60.0, gt=0)
+    max_connections: int = Field(100, ge=1)
+    preserve_host: bool = True
+
+
+StrOrList = str | list[str]
+
+
+class _Cors(_Model):
+    origins: StrOrList | None = None
+    methods: StrOrList | None = None
+    allow_headers: StrOrList | None = None
+    expose_headers: StrOrList | None = None
+    supports_credentials: bool | None = None
+    max_age: int | None = Field(None, ge=0)
+    allow_private_network: bool | None = None
+    on_reject: Literal["omit", "block"] | None = None
+    mode: Literal["enforce", "shadow", "off"] | None = None
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted `off` as false.
+        return "off" if value is False else value
+
+
+class _Defaults(_Model):
+    cors: _Cors = _Cors()
+
+
+class _Route(_Model):
+    name: str | None = None
+    path: str | None = None
+    path_regex: str | None = None
+    host: str | None = None
+    upstream: str
+    cors: _Cors = _Cors()
+
+
+class _Config(_Model):
+    listen: _Listen = _Listen()
+    admin: _Admin = _Admin()
+    shutdown_timeout: float = Field(30.0, ge=0)
+    cache_size: int = Field(10_000, ge=1, le=10_000_000)
+    upstreams: dict[str, _Upstream] = Field(min_length=1)
+    defaults: _Defaults = _Defaults()
+    routes: list[_Route] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------
+# The immutable result
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    name: str
+    url: str  # scheme://host[:port], no trailing slash
+    connect_timeout: float
+    read_timeout: float
+    max_connections: int
+    preserve_host: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CorsSettings:
+    """A route's effective CORS settings, after merging over defaults."""
+
+    origins: tuple[Pattern, ...] = ()
+    methods: tuple[str, ...] | None = DEFAULT_METHODS  # None: any method
+    allow_headers: tuple[str, ...] | None = None  # None: "*" (requested names echoed)
+    expose_headers: tuple[str, ...] | None = ()  # None: "*"
+    supports_credentials: bool = False
+    max_age: int | None = None
+    allow_private_network: bool = False
+    on_reject: str = "omit"
+    mode: str = "enforce"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    index: int
+    name: str
+    upstream: str
+    cors: CorsSettings
+    path: str | None = None
+    path_regex: str | None = None
+    host: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    listen_host: str
+    listen_port: int
+    admin_host: str
+    admin_port: int
+    shutdown_timeout: float
+    cache_size: int
+    upstreams: dict[str, Upstream]
+    routes: tuple[Route, ...]
+    defaults_cors: CorsSettings
+    warnings: tuple[Issue, ...] = field(default=())
+    source: str = "<string>"
+
+
+# --------------------------------------------------------------------------
+# YAML loading (refuses duplicate keys: silently keeping the last is a trap)
+# --------------------------------------------------------------------------
+
+
+class _StrictLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    result: dict = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in result:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        result[key] = loader.construct_object(value_node, deep=deep)
+    return result
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _read_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError([Issue(source, f"invalid YAML{where}: {problem}")]) from None
+
+
+def load_config(path: str | os.PathLike | None = None) -> GatewayConfig:
+    """Read and validate a config file; raise ConfigError listing every problem."""
+    if path is None:
+        path = os.environ.get("CORS_GATEWAY_CONFIG") or DEFAULT_CONFIG_PATH
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Issue(source, "config file not found")]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError([Issue(source, f"cannot read config file: {err}")]) from None
+    return parse_config(text, source=source)
+
+
+def parse_config(text: str, source: str = "<string>") -> GatewayConfig:
+    data = _read_yaml(text, source)
+    if data is None:
+        raise ConfigError([Issue(source, "config is empty")])
+    if not isinstance(data, dict):
+        raise ConfigError([Issue(source, "config must be a mapping of keys (listen, upstreams, routes, ...)")])
+    try:
+        model = _Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError([_pydantic_issue(e) for e in err.errors()]) from None
+    return _Compiler(source).compile(model)
+
+
+def _pydantic_issue(error: dict) -> Issue:
+    # pydantic reports union members as extra loc parts ("str", "list[str]");
+    # drop them so the path is the user's key path.
+    parts = [str(p) for p in error["loc"] if p not in ("str", "list[str]", "bool", "int", "float", "literal['omit','block']")]
+    path = ".".join(parts) or "<root>"
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling; see README for the config reference)"
+    return Issue(path, message)
+
+
+# --------------------------------------------------------------------------
+# Pass 2: meaning
+# --------------------------------------------------------------------------
+
+_CORS_KEYS = tuple(_Cors.model_fields)
+
+
+class _Compiler:
+    def __init__(self, source: str):
+        self.source = source
+        self.errors: list[Issue] = []
+        self.warnings: list[Issue] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(Issue(path, message))
+
+    def warn(self, path: str, message: str) -> None:
+        self.warnings.append(Issue(path, f"warning: {message}"))
+
+    def compile(self, model: _Config) -> GatewayConfig:
+        if model.listen.port == model.admin.port and model.listen.port != 0:
+            self.error("admin.port", "the admin listener must not share the public listener's port")
+        upstreams = {name: self._upstream(name, up) for name, up in model.upstreams.items()}
+        defaults_cors = self._cors(model.defaults.cors, _Cors(), "defaults.cors", "defaults.cors")
+        routes = []
+        names: dict[str, int] = {}
+        for index, route in enumerate(model.routes):
+            compiled = self._route(index, route, model, upstreams)
+            if compiled is None:
+                continue
+            if compiled.name in names:
+                self.error(
+                    f"routes.{index}.name",
+                    f"route name {compiled.name!r} is already used by routes.{names[compiled.name]}; "
+                    "names label metrics and must be unique",
+                )
+            names[compiled.name] = index
+            routes.append(compiled)
+        if self.errors:
+            raise ConfigError(self.errors, self.warnings)
+        return GatewayConfig(
+            listen_host=model.listen.host,
+            listen_port=model.listen.port,
+            admin_host=model.admin.host,
+            admin_port=model.admin.port,
+            shutdown_timeout=model.shutdown_timeout,
+            cache_size=model.cache_size,
+            upstreams=upstreams,
+            routes=tuple(routes),
+            defaults_cors=defaults_cors,
+            warnings=tuple(self.warnings),
+            source=self.source,
+        )
+
+    def _upstream(self, name: str, up: _Upstream) -> Upstream:
+        path = f"upstreams.{name}.url"
+        parts = urlsplit(up.url)
+        url = up.url
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            self.error(path, 'must be an absolute http:// or https:// URL, e.g. "http://127.0.0.1:5000"')
+        elif parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+            self.error(path, "must be scheme://host[:port] only (the request path is forwarded as it is)")
+        else:
+            try:
+                parts.port  # noqa: B018 - raises on a bad port
+            except ValueError:
+                self.error(path, "invalid port")
+            url = f"{parts.scheme}://{parts.netloc}"
+        return Upstream(name, url, up.connect_timeout, up.read_timeout, up.max_connections, up.preserve_host)
+
+    def _route(self, index: int, route: _Route, model: _Config, upstreams: dict) -> Route | None:
+        base = f"routes.{index}"
+        if (route.path is None) == (route.path_regex is None):
+            self.error(base, "give exactly one of path (a prefix) or path_regex")
+        if route.path is not None and not route.path.startswith("/"):
+            self.error(f"{base}.path", 'must start with "/"')
+        if route.path_regex is not None:
+            try:
+                re2.compile(route.path_regex)
+            except re2.error as err:
+                detail = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else str(err)
+                self.error(f"{base}.path_regex", f"invalid regex (RE2 syntax): {detail}")
+        if route.upstream not in upstreams:
+            known = ", ".join(sorted(upstreams))
+            self.error(f"{base}.upstream", f"unknown upstream {route.upstream!r} (defined: {known})")
+        host = route.host.lower().rstrip(".") if route.host else None
+        cors = self._cors(route.cors, model.defaults.cors, f"{base}.cors", "defaults.cors")
+        name = route.name or route.path or route.path_regex or base
+        return Route(index, name, route.upstream, cors, route.path, route.path_regex, host)
+
+    def _cors(self, own: _Cors, defaults: _Cors, own_path: str, defaults_path: str) -> CorsSettings:
+        """Merge ``own`` over ``defaults`` and validate the result."""
+        values: dict[str, Any] = {}
+        where: dict[str, str] = {}
+        for key in _CORS_KEYS:
+            if key in own.model_fields_set:
+                values[key], where[key] = getattr(own, key), f"{own_path}.{key}"
+            elif key in defaults.model_fields_set:
+                values[key], where[key] = getattr(defaults, key), f"{defaults_path}.{key}"
+            else:
+                values[key], where[key] = None, f"{own_path}.{key}"
+        before = len(self.errors)
+        mode = values["mode"] or "enforce"
+        credentials = bool(values["supports_credentials"])
+
+        origins = self._origins(values["origins"], where["origins"], credentials)
+        methods = self._names(values["methods"], where["methods"], upper=True)
+        allow_headers = self._names(values["allow_headers"], where["allow_headers"])
+        expose_headers = self._names(values["expose_headers"], where["expose_headers"])
+        settings = CorsSettings(
+            origins=origins,
+            methods=DEFAULT_METHODS if values["methods"] is None else methods,
+            allow_headers=None if values["allow_headers"] is None else allow_headers,
+            expose_headers=() if values["expose_headers"] is None else expose_headers,
+            supports_credentials=credentials,
+            max_age=values["max_age"],
+            allow_private_network=bool(values["allow_private_network"]),
+            on_reject=values["on_reject"] or "omit",
+            mode=mode,
+        )
+        if len(self.errors) > before or mode == "off":
+            return settings
+        any_origin = any(p.kind == "any" for p in origins)
+        if credentials and any_origin:
+            self.error(
+                where["supports_credentials"],
+                'cannot be true when origins allows "*": that would let every website act as your '
+                "logged-in users (other gateways silently reflect the origin here); list the allowed origins",
+            )
+        if credentials and settings.expose_headers is None:
+            self.error(
+                where["expose_headers"],
+                'browsers read "*" as a literal header name when credentials are on; list the header names',
+            )
+        if settings.allow_private_network and any_origin:
+            self.error(
+                where["allow_private_network"],
+                'cannot be true when origins allows "*": every public website could reach this private '
+                "service (CVE-2024-6221 in flask-cors); list the allowed origins",
+            )
+        if not origins and own_path != "defaults.cors":
+            self.warn(where["origins"], "no origin is allowed: every cross-origin request to this route is rejected")
+        if settings.max_age is not None and settings.max_age > CHROMIUM_MAX_AGE_CAP:
+            self.warn(where["max_age"], f"Chromium caps preflight caching at {CHROMIUM_MAX_AGE_CAP} seconds")
+        return settings
+
+    def _origins(self, value: Any, path: str, credentials: bool) -> tuple[Pattern, ...]:
+        if value is None:
+            return ()
+        items = [value] if isinstance(value, str) else list(value)
+        patterns: list[Pattern] = []
+        for i, raw in enumerate(items):
+            item_path = path if isinstance(value, str) else f"{path}.{i}"
+            try:
+                pattern = parse_pattern(raw)
+            except PatternError as err:
+                self.error(item_path, str(err))
+                continue
+            for warning in pattern.warnings:
+                self.warn(item_path, warning)
+            if credentials and pattern.kind == "exact" and pattern.text.startswith("http://"):
+                host = pattern.text[7:].rsplit(":", 1)[0]
+                if host not in ("localhost", "127.0.0.1", "[::1]"):
+                    self.warn(
+                        item_path,
+                        "an http:// origin with credentials: anyone on the network path can inject script "
+                        "into that origin and act as your users",
+                    )
+            patterns.append(pattern)
+        kinds = {p.kind for p in patterns}
+        if "any" in kinds and kinds - {"any", "null"}:
+            self.warn(path, '"*" allows every origin; the other entries are redundant')
+        return tuple(patterns)
+
+    def _names(self, value: Any, path: str, *, upper: bool = False) -> tuple[str, ...] | None:
+        """A list of header or method names, or None for "*"."""
+        if value is None:
+            return ()
+        items = [value] if isinstance(value, str) else list(value)
+        if "*" in items:
+            if len(items) > 1:
+                self.warn(path, '"*" makes the other entries redundant')
+            return None
+        names: list[str] = []
+        for i, item in enumerate(items):
+            item_path = path if isinstance(value, str) else f"{path}.{i}"
+            if not _TOKEN.fullmatch(item):
+                self.error(item_path, f"{item!r} is not a valid HTTP token")
+                continue
+            name = item.upper() if upper else item
+            if name not in names:
+                names.append(name)
+        return tuple(names)

@@ -1,0 +1,359 @@
+"""The CORS engine: request facts in, a decision and its header set out.
+
+Pure code: no I/O, no aiohttp.  The proxy hands in the raw header *lists*
+(so duplicates are visible) and gets back a ``Decision`` whose ``headers`` are
+ready to add to the response and whose ``vary`` tokens are to be merged into
+the response's ``Vary``.
+
+Rules follow the WHATWG Fetch standard's CORS protocol:
+
+* Only a browser-serialised origin (see ``origins.is_serialized_origin``) can be
+  allowed or reflected; anything else, or more than one ``Origin`` line, is
+  ``malformed_origin``.
+* ``Access-Control-Allow-Origin`` is ``*`` only on a *public* route (any
+  origin, no credentials); otherwise it is the validated origin.  Nothing is
+  ever ``*`` while credentials are on: methods and requested headers are
+  listed or echoed instead (echoed only after validation as HTTP tokens).
+* ``allow_headers: "*"`` echoes the requested names, because a literal ``*``
+  never covers ``Authorization``.
+* Caching and ``Vary``: a response whose headers were chosen by looking at
+  ``Origin`` says ``Vary: Origin``.  A public route answers the same
+  ``Access-Control-Allow-Origin: *`` to every request, with or without
+  ``Origin`` (Fetch, "CORS protocol and HTTP caches"), so its allowed answers
+  need no ``Vary: Origin``; its rejections (malformed origin, ``null``) do.
+
+Everything that does not depend on the request is built once in
+``CorsPolicy.__init__``; the per-origin part is built once per origin and kept
+in the bounded ``cache.DecisionCache``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .cache import DecisionCache
+from .config import CorsSettings
+from .origins import MAX_ORIGIN_LENGTH, compile_origins, is_serialized_origin
+
+__all__ = ["CorsPolicy", "Decision", "Kind", "Reason", "upstream_would_allow"]
+
+Headers = tuple[tuple[str, str], ...]
+
+ACAO = "Access-Control-Allow-Origin"
+ACAC = "Access-Control-Allow-Credentials"
+ACAM = "Access-Control-Allow-Methods"
+ACAH = "Access-Control-Allow-Headers"
+ACEH = "Access-Control-Expose-Headers"
+ACMA = "Access-Control-Max-Age"
+ACAPN = "Access-Control-Allow-Private-Network"
+
+# Requested header lists longer than this are refused without parsing further:
+# a browser asks for a handful of names, a 64 KiB list is an attack.
+MAX_REQUEST_HEADERS_LENGTH = 4096
+MAX_REQUEST_HEADER_NAMES = 64
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+class Kind(StrEnum):
+    PREFLIGHT = "preflight"
+    ACTUAL = "actual"
+    NON_CORS = "non_cors"
+
+
+class Reason(StrEnum):
+    ORIGIN_NOT_ALLOWED = "origin_not_allowed"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    HEADER_NOT_ALLOWED = "header_not_allowed"
+    PRIVATE_NETWORK_NOT_ALLOWED = "private_network_not_allowed"
+    MALFORMED_ORIGIN = "malformed_origin"
+    NO_ROUTE = "no_route"
+
+
+_EXPLANATIONS = {
+    Reason.ORIGIN_NOT_ALLOWED: "the request's Origin is not allowed on this route",
+    Reason.METHOD_NOT_ALLOWED: "the requested method is not allowed on this route",
+    Reason.HEADER_NOT_ALLOWED: "a requested header is not allowed on this route",
+    Reason.PRIVATE_NETWORK_NOT_ALLOWED: "private network access is not allowed on this route",
+    Reason.MALFORMED_ORIGIN: "the Origin header is not a single serialized origin",
+    Reason.NO_ROUTE: "no route matches this request",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    kind: Kind
+    allowed: bool | None  # None: not a CORS request (decision "not_applicable")
+    reason: Reason | None
+    headers: Headers  # Access-Control-* headers to send
+    vary: tuple[str, ...]  # tokens to merge into Vary
+    status: int = 0  # for preflight answers and blocks: the status to send
+
+    @property
+    def label(self) -> str:
+        if self.allowed is None:
+            return "not_applicable"
+        return "allowed" if self.allowed else "rejected"
+
+    @property
+    def message(self) -> str:
+        """One line for a 403 body: never contains request input."""
+        if self.reason is None:
+            return ""
+        what = "CORS preflight" if self.kind is Kind.PREFLIGHT else "CORS request"
+        return f"{what} rejected: {self.reason.value}: {_EXPLANATIONS[self.reason]}\n"
+
+
+@dataclass(frozen=True, slots=True)
+class _OriginVerdict:
+    """What the policy says about one origin; cached per (policy, origin)."""
+
+    allowed: bool
+    actual: Decision  # the answer to an actual request with an allowed method
+    preflight_base: Headers  # ACAO/ACAC part of a successful preflight answer
+
+
+class CorsPolicy:
+    """One route's compiled CORS policy: immutable after construction."""
+
+    __slots__ = (
+        "name", "settings", "_key", "_cache", "_origins", "public", "_methods", "_allow_headers",
+        "_allow_headers_value", "_acam", "_fixed_preflight", "_preflight_vary", "_actual_vary",
+        "_rejected_actual", "_rejected_preflight", "_non_cors", "_expose", "_credentials",
+        "_malformed_verdict",
+    )
+
+    def __init__(self, name: str, settings: CorsSettings, cache: DecisionCache):
+        self.name = name
+        self.settings = settings
+        self._key = cache.new_namespace()
+        self._cache = cache
+        self._origins = compile_origins(settings.origins)
+        self._credentials = settings.supports_credentials
+        # A public route answers "*" to everyone: the answer does not depend on Origin.
+        self.public = self._origins.allow_any and not self._credentials
+        self._methods = None if settings.methods is None else frozenset(settings.methods)
+        self._allow_headers = (
+            None if settings.allow_headers is None else frozenset(h.lower() for h in settings.allow_headers)
+        )
+        self._allow_headers_value = ", ".join(settings.allow_headers or ())
+        self._acam = ", ".join(settings.methods) if settings.methods else ""
+
+        expose: Headers = ()
+        if settings.expose_headers is None:
+            expose = ((ACEH, "*"),)  # config refuses this with credentials
+        elif settings.expose_headers:
+            expose = ((ACEH, ", ".join(settings.expose_headers)),)
+        self._expose = expose
+
+        fixed: list[tuple[str, str]] = []
+        if settings.max_age is not None:
+            fixed.append((ACMA, str(settings.max_age)))
+        self._fixed_preflight: Headers = tuple(fixed)
+
+        self._actual_vary = () if self.public else ("Origin",)
+        preflight_vary = ["Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers"]
+        if settings.allow_private_network:
+            preflight_vary.append("Access-Control-Request-Private-Network")
+        self._preflight_vary = tuple(preflight_vary)
+
+        # Rejections never carry Access-Control-Allow-* headers; they always
+        # vary on Origin because another origin may get a different answer.
+        self._rejected_actual = {
+            r: Decision(Kind.ACTUAL, False, r, (), ("Origin",), 403) for r in Reason
+        }
+        self._rejected_preflight = {
+            r: Decision(Kind.PREFLIGHT, False, r, (), self._preflight_vary, 403) for r in Reason
+        }
+        public_headers = ((ACAO, "*"),) + expose if self.public else ()
+        self._non_cors = Decision(Kind.NON_CORS, None, None, public_headers, self._actual_vary)
+        self._malformed_verdict = _OriginVerdict(False, self._rejected_actual[Reason.MALFORMED_ORIGIN], ())
+
+    # -- per-origin part, cached ------------------------------------------
+
+    def _verdict(self, origin: str) -> _OriginVerdict:
+        if len(origin) > MAX_ORIGIN_LENGTH:
+            return self._malformed_verdict  # never cache attacker-sized keys
+        key = (self._key, origin)
+        verdict = self._cache.get(key)
+        if verdict is None:
+            verdict = self._judge(origin)
+            self._cache.put(key, verdict)
+        return verdict
+
+    def _judge(self, origin: str) -> _OriginVerdict:
+        if not is_serialized_origin(origin):
+            return self._malformed_verdict
+        if not self._origins.matches(origin):
+            reason = Reason.ORIGIN_NOT_ALLOWED
+            return _OriginVerdict(False, self._rejected_actual[reason], ())
+        if self.public:
+            base: Headers = ((ACAO, "*"),)
+        else:
+            # Safe to reflect: validated as a serialized origin and matched.
+            base = ((ACAO, origin),)
+            if self._credentials:
+                base += ((ACAC, "true"),)
+        actual = Decision(Kind.ACTUAL, True, None, base + self._expose, self._actual_vary)
+        return _OriginVerdict(True, actual, base)
+
+    # -- the entry points --------------------------------------------------
+
+    def decide(
+        self,
+        method: str,
+        origins: list[str] | tuple[str, ...],
+        acrm: list[str] | tuple[str, ...] = (),
+        acrh: list[str] | tuple[str, ...] = (),
+        acrpn: list[str] | tuple[str, ...] = (),
+    ) -> Decision:
+        """Classify and judge one request from its raw header value lists."""
+        if not origins:
+            return self._non_cors
+        if method == "OPTIONS" and acrm:
+            return self.preflight(origins, acrm, acrh, acrpn)
+        return self.actual(method, origins)
+
+    def actual(self, method: str, origins: list[str] | tuple[str, ...]) -> Decision:
+        if len(origins) != 1:
+            return self._rejected_actual[Reason.MALFORMED_ORIGIN]
+        verdict = self._verdict(origins[0])
+        if not verdict.allowed:
+            return verdict.actual
+        if self._methods is not None and method not in self._methods:
+            return self._rejected_actual[Reason.METHOD_NOT_ALLOWED]
+        return verdict.actual
+
+    def preflight(
+        self,
+        origins: list[str] | tuple[str, ...],
+        acrm: list[str] | tuple[str, ...],
+        acrh: list[str] | tuple[str, ...] = (),
+        acrpn: list[str] | tuple[str, ...] = (),
+    ) -> Decision:
+        rejected = self._rejected_preflight
+        if len(origins) != 1:
+            return rejected[Reason.MALFORMED_ORIGIN]
+        verdict = self._verdict(origins[0])
+        if not verdict.allowed:
+            return rejected[verdict.actual.reason]
+
+        if len(acrm) != 1 or not _TOKEN.fullmatch(acrm[0]):
+            return rejected[Reason.METHOD_NOT_ALLOWED]
+        method = acrm[0]  # case-sensitive, as HTTP methods are
+        if self._methods is not None and method not in self._methods:
+            return rejected[Reason.METHOD_NOT_ALLOWED]
+
+        requested = _parse_header_names(acrh)
+        if requested is None:
+            return rejected[Reason.HEADER_NOT_ALLOWED]
+        if self._allow_headers is not None:
+            allowed = self._allow_headers
+            for name in requested:
+                if name not in allowed:
+                    return rejected[Reason.HEADER_NOT_ALLOWED]
+
+        wants_pna = False
+        for value in acrpn:
+            if value.strip().lower() == "true":
+                wants_pna = True
+        if wants_pna and not self.settings.allow_private_network:
+            return rejected[Reason.PRIVATE_NETWORK_NOT_ALLOWED]
+
+        headers = list(verdict.preflight_base)
+        # Never "*": with credentials it would be read literally.
+        headers.append((ACAM, self._acam if self._methods is not None else method))
+        if self._allow_headers is None:
+            if requested:  # validated tokens, lowercased: safe to echo
+                headers.append((ACAH, ", ".join(requested)))
+        elif self._allow_headers_value:
+            headers.append((ACAH, self._allow_headers_value))
+        headers.extend(self._fixed_preflight)
+        if wants_pna:
+            headers.append((ACAPN, "true"))
+        return Decision(Kind.PREFLIGHT, True, None, tuple(headers), self._preflight_vary, 204)
+
+
+def _parse_header_names(lines: list[str] | tuple[str, ...]) -> list[str] | None:
+    """Parse Access-Control-Request-Headers (possibly over several lines).
+
+    Returns lowercase names without duplicates, or None if the value is too
+    long, has too many names, or holds something that is not a token.
+    """
+    if not lines:
+        return []
+    total = 0
+    for line in lines:
+        total += len(line)
+    if total > MAX_REQUEST_HEADERS_LENGTH:
+        return None
+    names: list[str] = []
+    for line in lines:
+        for item in line.split(","):
+            name = item.strip(" \t").lower()
+            if not name:
+                continue
+            if not _TOKEN.fullmatch(name):
+                return None
+            if name not in names:
+                names.append(name)
+                if len(names) > MAX_REQUEST_HEADER_NAMES:
+                    return None
+    return names
+
+
+# --------------------------------------------------------------------------
+# Shadow mode: would a browser accept what the upstream answered?
+# --------------------------------------------------------------------------
+
+_SAFELISTED_METHODS = frozenset({"GET", "HEAD", "POST"})
+
+
+def _header_set(value: str | None) -> set[str]:
+    if not value:
+        return set()
+    return {item.strip().lower() for item in value.split(",") if item.strip()}
+
+
+def upstream_would_allow(
+    kind: Kind,
+    origin: str,
+    credentials: bool,
+    status: int,
+    headers: dict[str, str],
+    acrm: str = "",
+    acrh: tuple[str, ...] | list[str] = (),
+) -> bool:
+    """Fetch's CORS check (and preflight checks) applied to an upstream answer.
+
+    ``headers`` maps lowercase names to values (the first value; a duplicated
+    Access-Control-Allow-Origin is joined with ", " by the caller, which then
+    fails here exactly as it fails in a browser).
+    """
+    acao = headers.get("access-control-allow-origin")
+    if acao is None:
+        return False
+    if credentials:
+        if acao != origin or headers.get("access-control-allow-credentials") != "true":
+            return False
+    elif acao != "*" and acao != origin:
+        return False
+    if kind is not Kind.PREFLIGHT:
+        return True
+    if not 200 <= status <= 299:
+        return False
+    listed = headers.get("access-control-allow-methods") or ""
+    methods = {item.strip() for item in listed.split(",")}  # case-sensitive, as in browsers
+    if acrm not in _SAFELISTED_METHODS and acrm not in methods and not ("*" in methods and not credentials):
+        return False
+    allowed = _header_set(headers.get("access-control-allow-headers"))
+    wildcard = "*" in allowed and not credentials
+    for name in _parse_header_names(acrh) or []:
+        if name in allowed:
+            continue
+        if wildcard and name != "authorization":
+            continue
+        return False
+    return True

@@ -1,0 +1,88 @@
+"""The route table: which route (and so which policy and upstream) a request takes.
+
+Routes are tried in file order; the first match wins.  ``path`` is a prefix
+that respects segment boundaries (``/api`` matches ``/api`` and ``/api/x`` but
+not ``/apiary``; ``/api/`` matches everything below ``/api/``), ``path_regex``
+must match the whole path (RE2, linear time), and an optional ``host`` must
+equal the request's host name (port ignored).  Matching is case-sensitive,
+as URL paths are: ``/API/`` never takes ``/api/``'s policy.
+
+Pure code: the gateway and ``cors-gateway explain`` share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import re2
+
+from .cache import DecisionCache
+from .config import GatewayConfig, Route
+from .policy import CorsPolicy
+
+__all__ = ["CompiledRoute", "RouteTable"]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRoute:
+    route: Route
+    policy: CorsPolicy
+
+    @property
+    def name(self) -> str:
+        return self.route.name
+
+    @property
+    def mode(self) -> str:
+        return self.route.cors.mode
+
+
+class _PathMatcher:
+    __slots__ = ("prefix", "exact", "regex", "host")
+
+    def __init__(self, route: Route):
+        self.host = route.host
+        self.regex = re2.compile(route.path_regex) if route.path_regex is not None else None
+        path = route.path or "/"
+        if path.endswith("/"):
+            self.prefix, self.exact = path, None
+        else:
+            self.prefix, self.exact = path + "/", path
+
+    def matches(self, host: str | None, path: str) -> bool:
+        if self.host is not None and host != self.host:
+            return False
+        if self.regex is not None:
+            return self.regex.fullmatch(path) is not None
+        return path.startswith(self.prefix) or path == self.exact
+
+
+class RouteTable:
+    """Compiled routes plus the no-route policy (``defaults.cors``)."""
+
+    def __init__(self, config: GatewayConfig, cache: DecisionCache | None = None):
+        self.cache = cache or DecisionCache(config.cache_size)
+        self.config = config
+        self.routes = tuple(
+            CompiledRoute(route, CorsPolicy(route.name, route.cors, self.cache)) for route in config.routes
+        )
+        self._matchers = tuple((_PathMatcher(r.route), r) for r in self.routes)
+        # Errors for unmatched paths (404) are judged by defaults.cors.
+        self.fallback = CorsPolicy("__no_route__", config.defaults_cors, self.cache)
+
+    def match(self, host_header: str | None, path: str) -> CompiledRoute | None:
+        host = _host_name(host_header)
+        for matcher, route in self._matchers:
+            if matcher.matches(host, path):
+                return route
+        return None
+
+
+def _host_name(host_header: str | None) -> str | None:
+    if not host_header:
+        return None
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        end = host.find("]")
+        return host[: end + 1] if end > 0 else host
+    return host.rsplit(":", 1)[0].rstrip(".") if ":" in host else host.rstrip(".")
