@@ -134,7 +134,11 @@ class CorsPolicy:
         self._credentials = settings.supports_credentials
         # A public route answers "*" to everyone: the answer does not depend on Origin.
         self.public = self._origins.allow_any and not self._credentials
-        self._methods = None if settings.methods is None else frozenset(settings.methods)
+        # HEAD is GET without a body (RFC 9110): wherever GET is allowed, so is HEAD.
+        methods = settings.methods
+        if methods is not None and "GET" in methods:
+            methods = (*methods, "HEAD")
+        self._methods = None if methods is None else frozenset(methods)
         self._allow_headers = (
             None if settings.allow_headers is None else frozenset(h.lower() for h in settings.allow_headers)
         )

@@ -1,0 +1,125 @@
+"""A plain Flask app with no CORS code, which records every request it receives.
+
+Tests read ``GET /__requests`` (and clear it with ``DELETE /__requests``) to
+assert whether, and how, the gateway forwarded a request.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+
+from flask import Blueprint, Flask, Response, jsonify, redirect, request
+
+
+def create_app() -> Flask:
+    app = Flask("recording_app")
+    lock = threading.Lock()
+    seen: list[dict] = []
+
+    @app.before_request
+    def record():
+        if request.path == "/__requests":
+            return None
+        entry = {
+            "method": request.method,
+            "path": request.path,
+            "raw_uri": request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI"),
+            "query": request.query_string.decode("latin-1"),
+            "headers": [[k, v] for k, v in request.headers.items()],
+        }
+        with lock:
+            seen.append(entry)
+        return None
+
+    @app.route("/__requests", methods=["GET", "DELETE"])
+    def requests_seen():
+        with lock:
+            if request.method == "DELETE":
+                seen.clear()
+                return "", 204
+            return jsonify(seen)
+
+    api = Blueprint("api", __name__)
+
+    @api.route("/echo", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"])
+    def echo():
+        body = request.get_data()
+        response = jsonify(
+            method=request.method,
+            body_length=len(body),
+            body=body[:200].decode("utf-8", "replace"),
+            headers={k: v for k, v in request.headers.items()},
+        )
+        response.headers["X-Request-Id"] = "req-1"
+        response.headers["X-Secret"] = "not-exposed"
+        return response
+
+    @api.get("/vary")
+    def vary():
+        response = jsonify(ok=True)
+        response.headers["Vary"] = "Accept-Encoding, origin"
+        return response
+
+    @api.get("/multi-cookie")
+    def cookies():
+        response = jsonify(ok=True)
+        response.set_cookie("a", "1")
+        response.set_cookie("b", "2")
+        return response
+
+    @api.get("/gzip")
+    def gzipped():
+        body = gzip.compress(b'{"compressed": true}')
+        return Response(body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+
+    @api.get("/redirect")
+    def moved():
+        return redirect(request.path.rsplit("/", 1)[0] + "/echo", code=302)
+
+    @api.get("/error")
+    def error():
+        return jsonify(error="boom"), 500
+
+    @api.get("/slow")
+    def slow():
+        time.sleep(float(request.args.get("delay", "2")))
+        return jsonify(slow=True)
+
+    @api.get("/download")
+    def download():
+        size = int(request.args.get("size", "1048576"))
+        chunk = b"x" * 65536
+
+        def generate():
+            left = size
+            while left > 0:
+                piece = chunk if left >= len(chunk) else chunk[:left]
+                left -= len(piece)
+                yield piece
+
+        return Response(generate(), mimetype="application/octet-stream")
+
+    @api.post("/upload")
+    def upload():
+        total = 0
+        stream = request.stream
+        while True:
+            piece = stream.read(65536)
+            if not piece:
+                break
+            total += len(piece)
+        return jsonify(received=total)
+
+    @api.route("/with-own-cors", methods=["GET"])
+    def own_cors():
+        response = jsonify(ok=True)
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        return response
+
+    # The same endpoints under every prefix the tests route differently.
+    for prefix in ("/api", "/public", "/blocked", "/other"):
+        app.register_blueprint(api, url_prefix=prefix, name=prefix.strip("/"))
+    return app

@@ -1,0 +1,197 @@
+"""The command line, run as a user runs it: real processes, real ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, free_port, stop_process, wait_for_port
+
+CLI = [sys.executable, "-m", "gateway"]
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+INSECURE = """\
+upstreams:
+  api: {url: "http://127.0.0.1:5000"}
+routes:
+  - path: /api/
+    upstream: api
+    cors:
+      origins: ["https://app.example.com", "re:https://.*\\\\.example\\\\.com", "https://*.com"]
+      supports_credentials: true
+  - path: /public/
+    upstream: api
+    cors: {origins: "*", supports_credentials: true}
+  - path: /insecure-http/
+    upstream: api
+    cors: {origins: ["http://app.example.com"], supports_credentials: true}
+"""
+
+
+def test_check_refuses_insecure_configs_with_key_paths(tmp_path):
+    result = cli("check", "-c", write(tmp_path, INSECURE))
+    assert result.returncode == 1, result.stdout
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("routes.0.cors.origins.1: re: patterns must be anchored") for line in lines), lines
+    assert any(line.startswith('routes.0.cors.origins.2: "*.com" would allow every site') for line in lines), lines
+    assert any(line.startswith("routes.1.cors.supports_credentials: cannot be true when origins allows") for line in lines), lines
+    assert any(line.startswith("routes.2.cors.origins.0: warning: an http:// origin with credentials") for line in lines), lines
+    assert lines[-1].endswith("3 error(s), 1 warning(s)")
+
+
+def test_check_accepts_a_good_config_and_reports_unknown_keys(tmp_path):
+    good = write(tmp_path, """\
+        upstreams:
+          api: {url: "http://127.0.0.1:5000"}
+        routes:
+          - path: /api/
+            upstream: api
+            cors: {origins: ["https://app.example.com"], mode: off}
+        """)
+    result = cli("check", "-c", good)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == f"{good}: OK (1 route(s), 0 warning(s))"
+
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(Path(good).read_text().replace("origins:", "orgins:"))
+    result = cli("check", "-c", str(typo))
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0].startswith("routes.0.cors.orgins: unknown key")
+
+
+def test_check_missing_file(tmp_path):
+    result = cli("check", "-c", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 1
+    assert "config file not found" in result.stdout
+
+
+EXPLAIN_CONFIG = """\
+upstreams:
+  api: {url: "http://127.0.0.1:5000"}
+routes:
+  - name: api
+    path: /api/
+    upstream: api
+    cors:
+      origins: ["https://app.example.com"]
+      allow_headers: [Content-Type]
+      supports_credentials: true
+"""
+
+
+def test_explain_says_why_an_origin_is_rejected(tmp_path):
+    path = write(tmp_path, EXPLAIN_CONFIG)
+    result = cli("explain", "-c", path, "--path", "/api/users", "--origin", "https://evil.example", "--method", "GET")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("route: api (routes.0: path /api/")
+    assert "decision: rejected" in lines
+    assert "reason: origin_not_allowed" in lines
+    assert "detail: the request's Origin is not allowed on this route; allowed origins: https://app.example.com" in lines
+
+
+def test_explain_authorization_header_not_allowed_and_allowed(tmp_path):
+    path = write(tmp_path, EXPLAIN_CONFIG)
+    rejected = cli("explain", "-c", path, "--path", "/api/x", "--origin", "https://app.example.com",
+                   "--method", "PUT", "--header", "Authorization")
+    assert rejected.returncode == 0
+    assert "decision: rejected" in rejected.stdout.splitlines()
+    assert "reason: header_not_allowed" in rejected.stdout.splitlines()
+    allowed = cli("explain", "-c", path, "--path", "/api/x", "--origin", "https://app.example.com",
+                  "--method", "PUT", "--header", "Content-Type")
+    lines = allowed.stdout.splitlines()
+    assert "decision: allowed" in lines
+    assert "  Access-Control-Allow-Origin: https://app.example.com" in lines
+    assert "  Access-Control-Allow-Credentials: true" in lines
+
+
+def test_explain_malformed_and_no_route(tmp_path):
+    path = write(tmp_path, EXPLAIN_CONFIG)
+    result = cli("explain", "-c", path, "--path", "/api/x", "--origin", "HTTPS://APP.EXAMPLE.COM")
+    lines = result.stdout.splitlines()
+    assert "reason: malformed_origin" in lines
+    assert 'detail: not in the form browsers send; a browser would send "https://app.example.com"' in lines
+    result = cli("explain", "-c", path, "--path", "/other", "--origin", "https://app.example.com")
+    assert "reason: no_route" in result.stdout.splitlines()
+
+
+def test_run_serves_and_drains_on_sigterm(tmp_path, upstream):
+    port, admin = free_port(), free_port()
+    path = write(tmp_path, f"""\
+        listen: {{host: 127.0.0.1, port: 1}}
+        admin: {{host: 127.0.0.1, port: {admin}}}
+        upstreams:
+          api: {{url: "{upstream.url}"}}
+        routes:
+          - path: /api/
+            upstream: api
+            cors: {{origins: ["https://app.example.com"]}}
+        """)
+    env = {**os.environ, "CORS_GATEWAY_CONFIG": path}
+    proc = subprocess.Popen([*CLI, "run", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(port, proc)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/echo", headers={"Origin": "https://app.example.com"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+            assert response.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/healthz", timeout=5) as response:
+            assert response.read() == b"ok\n"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert f"listening on http://127.0.0.1:{port}" in out
+    finally:
+        if proc.poll() is None:
+            stop_process(proc)
+
+
+def test_run_refuses_invalid_config(tmp_path):
+    result = cli("run", "-c", write(tmp_path, INSECURE))
+    assert result.returncode == 1
+    assert "routes.1.cors.supports_credentials: cannot be true" in result.stderr
+
+
+def test_demo_shows_allowed_and_rejected_calls():
+    ports = {name: free_port() for name in ("port", "admin-port", "upstream-port", "frontend-port")}
+    args = [f"--{name}={port}" for name, port in ports.items()]
+    proc = subprocess.Popen([*CLI, "demo", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_port(ports["port"], proc)
+        wait_for_port(ports["frontend-port"], proc)
+        gateway = f"http://127.0.0.1:{ports['port']}"
+        frontend = f"http://localhost:{ports['frontend-port']}"
+        allowed = urllib.request.Request(gateway + "/api/hello", headers={"Origin": frontend})
+        with urllib.request.urlopen(allowed, timeout=5) as response:
+            assert response.status == 200
+            assert response.headers["Access-Control-Allow-Origin"] == frontend
+            assert b"hello from the Flask upstream" in response.read()
+        rejected = urllib.request.Request(gateway + "/api/hello", headers={"Origin": "https://evil.example"})
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(rejected, timeout=5)
+        assert info.value.code == 403
+        assert info.value.headers["Access-Control-Allow-Origin"] is None
+        with urllib.request.urlopen(frontend + "/", timeout=5) as response:
+            page = response.read().decode()
+        assert f"http://localhost:{ports['port']}" in page
+    finally:
+        stop_process(proc)

@@ -1,0 +1,412 @@
+"""The real gateway in front of a real, unmodified Flask app: CORS and proxying."""
+
+from __future__ import annotations
+
+import gzip
+
+import aiohttp
+import pytest
+from multidict import CIMultiDict
+
+from .conftest import gateway_config
+
+ALLOWED = "https://app.example.com"
+EVIL = "https://evil.example"
+
+ROUTES = """\
+  - name: api
+    path: /api/
+    upstream: app
+    cors:
+      origins: ["https://app.example.com", "https://*.example.org"]
+      methods: [GET, POST, PUT, DELETE]
+      allow_headers: [Authorization, Content-Type]
+      expose_headers: [X-Request-Id]
+      supports_credentials: true
+      max_age: 600
+  - name: blocked
+    path: /blocked/
+    upstream: app
+    cors:
+      origins: ["https://app.example.com"]
+      on_reject: block
+  - name: public
+    path: /public/
+    upstream: app
+    cors: {origins: "*", methods: [GET]}
+"""
+
+
+@pytest.fixture
+async def gw(make_gateway, upstream):
+    return await make_gateway(gateway_config(upstream.url, ROUTES, defaults="  cors: {origins: [\"https://app.example.com\"]}"))
+
+
+def acx(response) -> dict[str, str]:
+    """The response's Access-Control-* headers (each must appear once)."""
+    found: dict[str, str] = {}
+    for name, value in response.headers.items():
+        if name.lower().startswith("access-control-"):
+            assert name not in found, f"duplicate {name}"
+            found[name] = value
+    return found
+
+
+def seen_paths(upstream) -> list[tuple[str, str]]:
+    return [(r["method"], r["path"]) for r in upstream.requests()]
+
+
+def header(entry: dict, name: str) -> list[str]:
+    return [v for k, v in entry["headers"] if k.lower() == name.lower()]
+
+
+# -- preflight -----------------------------------------------------------------
+
+
+async def test_preflight_allowed_is_answered_by_gateway(gw, http, recorded):
+    async with http.options(
+        gw.url + "/api/echo",
+        headers={"Origin": ALLOWED, "Access-Control-Request-Method": "PUT",
+                 "Access-Control-Request-Headers": "authorization,content-type"},
+    ) as r:
+        assert r.status == 204
+        assert await r.read() == b""
+        assert acx(r) == {
+            "Access-Control-Allow-Origin": ALLOWED,
+            "Access-Control-Allow-Credentials": "true",
+            "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE",
+            "Access-Control-Allow-Headers": "Authorization, Content-Type",
+            "Access-Control-Max-Age": "600",
+        }
+        assert r.headers.getall("Vary") == ["Origin, Access-Control-Request-Method, Access-Control-Request-Headers"]
+    assert seen_paths(recorded) == []
+
+
+@pytest.mark.parametrize(
+    "origin, method, headers, reason",
+    [
+        (EVIL, "PUT", "", "origin_not_allowed"),
+        (ALLOWED, "PATCH", "", "method_not_allowed"),
+        (ALLOWED, "put", "", "method_not_allowed"),
+        (ALLOWED, "PUT", "x-custom", "header_not_allowed"),
+        ("https://app.example.com/", "PUT", "", "malformed_origin"),
+    ],
+)
+async def test_preflight_rejected_is_403_without_cors_headers(gw, http, recorded, origin, method, headers, reason):
+    request_headers = {"Origin": origin, "Access-Control-Request-Method": method}
+    if headers:
+        request_headers["Access-Control-Request-Headers"] = headers
+    async with http.options(gw.url + "/api/echo", headers=request_headers) as r:
+        assert r.status == 403
+        assert acx(r) == {}
+        body = await r.text()
+        assert body == f"CORS preflight rejected: {reason}: " + body.split(": ", 2)[2]
+        assert body.count("\n") == 1 and origin not in body
+        assert r.headers["Vary"] == "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+    assert seen_paths(recorded) == []
+
+
+async def test_plain_options_without_acrm_is_forwarded(gw, http, recorded):
+    async with http.options(gw.url + "/api/echo", headers={"Origin": ALLOWED}) as r:
+        assert r.status == 200
+        assert acx(r) == {}  # OPTIONS is not in this route's methods: not shared with the page
+    assert seen_paths(recorded) == [("OPTIONS", "/api/echo")]
+
+
+# -- actual requests --------------------------------------------------------------
+
+
+async def test_allowed_actual_request_is_forwarded_and_decorated(gw, http, recorded):
+    async with http.post(gw.url + "/api/echo?x=1&y=%20z", data=b"hello", headers={"Origin": ALLOWED}) as r:
+        assert r.status == 200
+        assert acx(r) == {
+            "Access-Control-Allow-Origin": ALLOWED,
+            "Access-Control-Allow-Credentials": "true",
+            "Access-Control-Expose-Headers": "X-Request-Id",
+        }
+        assert r.headers.getall("Vary") == ["Origin"]
+        body = await r.json()
+        assert body["method"] == "POST" and body["body"] == "hello"
+    [entry] = recorded.requests()
+    assert (entry["method"], entry["path"], entry["query"]) == ("POST", "/api/echo", "x=1&y=%20z")
+    assert header(entry, "Origin") == [ALLOWED]
+    assert header(entry, "Host") == [f"127.0.0.1:{gw.port}"]
+    assert header(entry, "X-Forwarded-Host") == [f"127.0.0.1:{gw.port}"]
+    assert header(entry, "X-Forwarded-Proto") == ["http"]
+    assert header(entry, "X-Forwarded-For") == ["127.0.0.1"]
+
+
+async def test_subdomain_wildcard_origin_is_reflected(gw, http, recorded):
+    async with http.get(gw.url + "/api/echo", headers={"Origin": "https://a.b.example.org"}) as r:
+        assert acx(r)["Access-Control-Allow-Origin"] == "https://a.b.example.org"
+    async with http.get(gw.url + "/api/echo", headers={"Origin": "https://badexample.org"}) as r:
+        assert acx(r) == {}
+
+
+async def test_rejected_origin_with_omit_is_forwarded_without_cors_headers(gw, http, recorded):
+    async with http.get(gw.url + "/api/echo", headers={"Origin": EVIL}) as r:
+        assert r.status == 200
+        assert acx(r) == {}
+        assert r.headers.getall("Vary") == ["Origin"]
+    assert seen_paths(recorded) == [("GET", "/api/echo")]
+
+
+async def test_rejected_method_on_actual_request_gets_no_cors_headers(gw, http, recorded):
+    async with http.patch(gw.url + "/api/echo", headers={"Origin": ALLOWED}) as r:
+        assert r.status == 200
+        assert acx(r) == {}
+        assert r.headers["Vary"] == "Origin"
+
+
+async def test_rejected_origin_with_block_never_reaches_upstream(gw, http, recorded):
+    async with http.post(
+        gw.url + "/blocked/x", data=b"a=1", headers={"Origin": EVIL, "Content-Type": "application/x-www-form-urlencoded"}
+    ) as r:
+        assert r.status == 403
+        assert acx(r) == {}
+        assert r.headers["Vary"] == "Origin"
+        assert await r.text() == (
+            "CORS request rejected: origin_not_allowed: the request's Origin is not allowed on this route\n"
+        )
+    assert seen_paths(recorded) == []
+
+
+async def test_duplicate_origin_lines_are_malformed(gw, http, recorded):
+    headers = CIMultiDict([("Origin", ALLOWED), ("Origin", ALLOWED)])
+    async with http.get(gw.url + "/blocked/x", headers=headers) as r:
+        assert r.status == 403
+        assert "malformed_origin" in await r.text()
+    async with http.get(gw.url + "/api/echo", headers=headers) as r:
+        assert r.status == 200
+        assert acx(r) == {}
+    assert seen_paths(recorded) == [("GET", "/api/echo")]
+
+
+async def test_request_without_origin_gets_vary_but_no_cors_headers(gw, http, recorded):
+    async with http.get(gw.url + "/api/echo") as r:
+        assert r.status == 200
+        assert acx(r) == {}
+        assert r.headers.getall("Vary") == ["Origin"]
+
+
+async def test_public_route_answers_star_to_everyone_without_vary(gw, http, recorded):
+    for headers in ({"Origin": EVIL}, {}):
+        async with http.get(gw.url + "/public/echo", headers=headers) as r:
+            assert acx(r) == {"Access-Control-Allow-Origin": "*"}
+            assert "Vary" not in r.headers
+    async with http.get(gw.url + "/public/echo", headers={"Origin": "null"}) as r:
+        assert acx(r) == {}
+        assert r.headers["Vary"] == "Origin"
+
+
+async def test_upstream_vary_is_merged_without_duplicates(gw, http, recorded):
+    async with http.get(gw.url + "/api/vary", headers={"Origin": ALLOWED}) as r:
+        assert r.headers.getall("Vary") == ["Accept-Encoding, origin"]
+    async with http.get(gw.url + "/public/vary") as r:  # no Vary added on a public route
+        assert r.headers.getall("Vary") == ["Accept-Encoding, origin"]
+
+
+async def test_upstream_cors_headers_are_stripped(gw, http, recorded):
+    async with http.get(gw.url + "/api/with-own-cors", headers={"Origin": EVIL}) as r:
+        assert acx(r) == {}
+    async with http.get(gw.url + "/api/with-own-cors") as r:
+        assert acx(r) == {}
+    async with http.get(gw.url + "/api/with-own-cors", headers={"Origin": ALLOWED}) as r:
+        assert acx(r) == {
+            "Access-Control-Allow-Origin": ALLOWED,
+            "Access-Control-Allow-Credentials": "true",
+            "Access-Control-Expose-Headers": "X-Request-Id",
+        }
+
+
+async def test_flask_cors_upstream_gives_no_duplicate_headers(make_gateway, http, flask_cors_upstream):
+    routes = """\
+  - path: /api/
+    upstream: app
+    cors: {origins: ["https://app.example.com"], supports_credentials: true}
+"""
+    gw = await make_gateway(gateway_config(flask_cors_upstream.url, routes))
+    async with http.get(gw.url + "/api/data", headers={"Origin": ALLOWED}) as r:
+        assert r.status == 200
+        assert acx(r) == {"Access-Control-Allow-Origin": ALLOWED, "Access-Control-Allow-Credentials": "true"}
+        assert r.headers.getall("Vary") == ["Origin"]
+    # flask-cors would have reflected this origin (wildcard + credentials); the gateway does not.
+    async with http.get(gw.url + "/api/data", headers={"Origin": EVIL}) as r:
+        assert acx(r) == {}
+
+
+# -- errors made by the gateway -----------------------------------------------------
+
+
+async def test_no_route_is_404_with_default_cors_headers(gw, http, recorded):
+    async with http.get(gw.url + "/nowhere", headers={"Origin": ALLOWED}) as r:
+        assert r.status == 404
+        assert acx(r) == {"Access-Control-Allow-Origin": ALLOWED}
+        assert r.headers["Vary"] == "Origin"
+    async with http.get(gw.url + "/nowhere", headers={"Origin": EVIL}) as r:
+        assert r.status == 404
+        assert acx(r) == {}
+    async with http.get(gw.url + "/API/echo", headers={"Origin": ALLOWED}) as r:  # paths are case-sensitive
+        assert r.status == 404
+    assert seen_paths(recorded) == []
+
+
+async def test_upstream_down_is_502_readable_by_allowed_origin(make_gateway, http):
+    from .conftest import free_port
+
+    routes = '  - path: /api/\n    upstream: app\n    cors: {origins: ["https://app.example.com"]}\n'
+    gw = await make_gateway(gateway_config(f"http://127.0.0.1:{free_port()}", routes))
+    async with http.get(gw.url + "/api/x", headers={"Origin": ALLOWED}) as r:
+        assert r.status == 502
+        assert acx(r) == {"Access-Control-Allow-Origin": ALLOWED}
+        assert r.headers["Vary"] == "Origin"
+        assert await r.text() == "upstream refused the connection\n"
+    async with http.get(gw.url + "/api/x", headers={"Origin": EVIL}) as r:
+        assert r.status == 502
+        assert acx(r) == {}
+    async with aiohttp.ClientSession() as admin:
+        async with admin.get(f"http://127.0.0.1:{gw.admin_port}/metrics") as m:
+            text = await m.text()
+    assert 'cors_gateway_upstream_errors_total{kind="connect",upstream="app"} 2.0' in text
+
+
+async def test_upstream_slow_is_504_readable_by_allowed_origin(gw, http, recorded):
+    async with http.get(gw.url + "/api/slow?delay=3", headers={"Origin": ALLOWED}) as r:
+        assert r.status == 504
+        assert acx(r)["Access-Control-Allow-Origin"] == ALLOWED
+        assert await r.text() == "upstream timed out\n"
+
+
+async def test_upstream_500_passes_through_with_cors_headers(gw, http, recorded):
+    async with http.get(gw.url + "/api/error", headers={"Origin": ALLOWED}) as r:
+        assert r.status == 500
+        assert acx(r)["Access-Control-Allow-Origin"] == ALLOWED
+        assert await r.json() == {"error": "boom"}
+
+
+# -- proxying ------------------------------------------------------------------------
+
+
+async def test_redirects_are_passed_back_not_followed(gw, http, recorded):
+    async with http.get(gw.url + "/api/redirect", allow_redirects=False, headers={"Origin": ALLOWED}) as r:
+        assert r.status == 302
+        assert r.headers["Location"] == "/api/echo"
+        assert acx(r)["Access-Control-Allow-Origin"] == ALLOWED
+    assert seen_paths(recorded) == [("GET", "/api/redirect")]
+
+
+async def test_content_encoding_passes_through_untouched(gw, http, recorded):
+    async with http.get(gw.url + "/api/gzip", headers={"Accept-Encoding": "gzip"}) as r:
+        assert r.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(await r.read()) == b'{"compressed": true}'
+
+
+async def test_several_set_cookie_headers_survive(gw, http, recorded):
+    async with http.get(gw.url + "/api/multi-cookie") as r:
+        cookies = r.headers.getall("Set-Cookie")
+        assert [c.split(";")[0] for c in cookies] == ["a=1", "b=2"]
+
+
+async def test_hop_by_hop_headers_are_not_forwarded(gw, http, recorded):
+    headers = {"Connection": "keep-alive, X-Hop", "X-Hop": "1", "TE": "trailers", "X-Kept": "2",
+               "Proxy-Authorization": "Basic eA==", "Keep-Alive": "timeout=5"}
+    async with http.get(gw.url + "/api/echo", headers=headers) as r:
+        assert r.status == 200
+    [entry] = recorded.requests()
+    names = {k.lower() for k, _ in entry["headers"]}
+    assert "x-kept" in names
+    assert not names & {"x-hop", "te", "proxy-authorization", "keep-alive"}
+
+
+async def test_client_forwarded_for_is_appended(gw, http, recorded):
+    async with http.get(gw.url + "/api/echo", headers={"X-Forwarded-For": "203.0.113.7"}) as r:
+        assert r.status == 200
+    [entry] = recorded.requests()
+    assert header(entry, "X-Forwarded-For") == ["203.0.113.7, 127.0.0.1"]
+
+
+async def test_streaming_upload_and_download(gw, http, recorded):
+    size = 8 * 1024 * 1024 + 123
+
+    async def body():
+        sent = 0
+        while sent < size:
+            piece = b"y" * min(65536, size - sent)
+            sent += len(piece)
+            yield piece
+
+    async with http.post(gw.url + "/api/upload", data=body()) as r:
+        assert r.status == 200
+        assert await r.json() == {"received": size}
+    received = 0
+    async with http.get(gw.url + f"/api/download?size={size}") as r:
+        assert r.status == 200
+        async for chunk in r.content.iter_chunked(65536):
+            received += len(chunk)
+    assert received == size
+
+
+async def test_head_request(gw, http, recorded):
+    async with http.head(gw.url + "/api/echo", headers={"Origin": ALLOWED}) as r:
+        assert r.status == 200
+        assert acx(r)["Access-Control-Allow-Origin"] == ALLOWED
+        assert await r.read() == b""
+
+
+# -- modes ------------------------------------------------------------------------------
+
+
+async def test_mode_off_is_a_plain_proxy(make_gateway, http, flask_cors_upstream):
+    routes = "  - path: /api/\n    upstream: app\n    cors: {origins: [\"https://app.example.com\"], mode: off}\n"
+    gw = await make_gateway(gateway_config(flask_cors_upstream.url, routes))
+    async with http.options(
+        gw.url + "/api/data", headers={"Origin": EVIL, "Access-Control-Request-Method": "PUT"}
+    ) as r:
+        # flask-cors answered (and reflected the origin, as it does with credentials)
+        assert r.status == 200
+        assert r.headers["Access-Control-Allow-Origin"] == EVIL
+
+
+async def test_shadow_mode_passes_upstream_cors_through_and_counts_disagreements(make_gateway, http, flask_cors_upstream):
+    routes = """\
+  - name: shadowed
+    path: /api/
+    upstream: app
+    cors: {origins: ["https://app.example.com"], supports_credentials: true, mode: shadow}
+"""
+    gw = await make_gateway(gateway_config(flask_cors_upstream.url, routes))
+    # Agreement: both allow the listed origin.
+    async with http.get(gw.url + "/api/data", headers={"Origin": ALLOWED}) as r:
+        assert r.headers["Access-Control-Allow-Origin"] == ALLOWED
+    # Disagreement: flask-cors reflects any origin, the gateway would reject it.
+    async with http.get(gw.url + "/api/data", headers={"Origin": EVIL}) as r:
+        assert r.headers["Access-Control-Allow-Origin"] == EVIL
+    async with http.options(
+        gw.url + "/api/data", headers={"Origin": EVIL, "Access-Control-Request-Method": "PUT"}
+    ) as r:
+        assert r.status == 200  # forwarded to flask-cors, not answered by the gateway
+        assert r.headers["Access-Control-Allow-Origin"] == EVIL
+    async with aiohttp.ClientSession() as admin:
+        async with admin.get(f"http://127.0.0.1:{gw.admin_port}/metrics") as m:
+            text = await m.text()
+    assert 'cors_gateway_shadow_disagreements_total{kind="actual",route="shadowed"} 1.0' in text
+    assert 'cors_gateway_shadow_disagreements_total{kind="preflight",route="shadowed"} 1.0' in text
+
+
+# -- admin ------------------------------------------------------------------------------
+
+
+async def test_admin_endpoints_live_on_admin_port_only(gw, http, recorded):
+    admin = f"http://127.0.0.1:{gw.admin_port}"
+    async with http.get(admin + "/healthz") as r:
+        assert (r.status, await r.text()) == (200, "ok\n")
+    async with http.get(admin + "/readyz") as r:
+        assert (r.status, await r.text()) == (200, "ready\n")
+    async with http.get(gw.url + "/api/echo", headers={"Origin": EVIL}) as r:
+        assert r.status == 200
+    async with http.get(admin + "/metrics") as r:
+        text = await r.text()
+    assert 'cors_gateway_requests_total{decision="rejected",kind="actual",route="api"} 1.0' in text
+    assert 'cors_gateway_rejected_requests_total{reason="origin_not_allowed",route="api"} 1.0' in text
+    async with http.get(gw.url + "/metrics") as r:
+        assert r.status == 404
