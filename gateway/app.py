@@ -113,7 +113,9 @@ class Gateway:
         if mode == "off":
             return await self._proxy(request, route, None, strip=False)
         policy = route.policy
-        if origins and method == "OPTIONS" and "Access-Control-Request-Method" in headers:
+        if not origins:
+            decision = policy.non_cors
+        elif method == "OPTIONS" and "Access-Control-Request-Method" in headers:
             decision = policy.preflight(
                 origins,
                 headers.getall("Access-Control-Request-Method"),
@@ -121,7 +123,7 @@ class Gateway:
                 headers.getall("Access-Control-Request-Private-Network", ()),
             )
         else:
-            decision = policy.actual(method, origins) if origins else policy.decide(method, origins)
+            decision = policy.actual(method, origins)
 
         if mode == "shadow":
             return await self._shadow(request, route, decision, origins)

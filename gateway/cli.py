@@ -55,10 +55,6 @@ async def serve(config: GatewayConfig, host: str | None = None, port: int | None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    logging.getLogger("gateway").info(
-        "cors-gateway %s listening on http://%s:%s (admin http://%s:%s)",
-        __version__, host or config.listen_host, gateway.port, config.admin_host, gateway.admin_port,
-    )
     print(
         f"cors-gateway {__version__} listening on http://{host or config.listen_host}:{gateway.port} "
         f"(admin http://{config.admin_host}:{gateway.admin_port}/metrics)",

@@ -121,7 +121,7 @@ class CorsPolicy:
     __slots__ = (
         "name", "settings", "_key", "_cache", "_origins", "public", "_methods", "_allow_headers",
         "_allow_headers_value", "_acam", "_fixed_preflight", "_preflight_vary", "_actual_vary",
-        "_rejected_actual", "_rejected_preflight", "_non_cors", "_expose", "_credentials",
+        "_rejected_actual", "_rejected_preflight", "non_cors", "_expose", "_credentials",
         "_malformed_verdict",
     )
 
@@ -172,7 +172,8 @@ class CorsPolicy:
             r: Decision(Kind.PREFLIGHT, False, r, (), self._preflight_vary, 403) for r in Reason
         }
         public_headers = ((ACAO, "*"),) + expose if self.public else ()
-        self._non_cors = Decision(Kind.NON_CORS, None, None, public_headers, self._actual_vary)
+        # The answer to a request without Origin (not a CORS request).
+        self.non_cors = Decision(Kind.NON_CORS, None, None, public_headers, self._actual_vary)
         self._malformed_verdict = _OriginVerdict(False, self._rejected_actual[Reason.MALFORMED_ORIGIN], ())
 
     # -- per-origin part, cached ------------------------------------------
@@ -215,7 +216,7 @@ class CorsPolicy:
     ) -> Decision:
         """Classify and judge one request from its raw header value lists."""
         if not origins:
-            return self._non_cors
+            return self.non_cors
         if method == "OPTIONS" and acrm:
             return self.preflight(origins, acrm, acrh, acrpn)
         return self.actual(method, origins)

@@ -78,6 +78,10 @@ def create_app() -> Flask:
     def moved():
         return redirect(request.path.rsplit("/", 1)[0] + "/echo", code=302)
 
+    @api.get("/status/<int:code>")
+    def status(code: int):
+        return Response(status=code)
+
     @api.get("/error")
     def error():
         return jsonify(error="boom"), 500
@@ -100,6 +104,14 @@ def create_app() -> Flask:
                 yield piece
 
         return Response(generate(), mimetype="application/octet-stream")
+
+    @api.get("/broken-stream")
+    def broken_stream():
+        def generate():
+            yield b"x" * 65536
+            raise RuntimeError("upstream dies mid-body")
+
+        return Response(generate(), headers={"Content-Length": str(10 * 65536)}, mimetype="application/octet-stream")
 
     @api.post("/upload")
     def upload():

@@ -346,6 +346,23 @@ async def test_streaming_upload_and_download(gw, http, recorded):
     assert received == size
 
 
+async def test_upstream_failing_mid_body_truncates_the_client_response(gw, http, recorded):
+    with pytest.raises(aiohttp.ClientPayloadError):
+        async with http.get(gw.url + "/api/broken-stream") as r:
+            assert r.status == 200
+            await r.read()
+    async with http.get(gw.url + "/api/echo") as r:  # the gateway is still healthy
+        assert r.status == 200
+
+
+async def test_204_and_304_pass_through_without_body(gw, http, recorded):
+    for code in (204, 304):
+        async with http.get(gw.url + f"/api/status/{code}", headers={"Origin": ALLOWED}) as r:
+            assert r.status == code
+            assert acx(r)["Access-Control-Allow-Origin"] == ALLOWED
+            assert await r.read() == b""
+
+
 async def test_head_request(gw, http, recorded):
     async with http.head(gw.url + "/api/echo", headers={"Origin": ALLOWED}) as r:
         assert r.status == 200
