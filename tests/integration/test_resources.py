@@ -78,8 +78,8 @@ async def test_flood_of_distinct_origins_keeps_memory_bounded(gateway_process):
 
 async def test_large_upload_and_download_stream_without_buffering(gateway_process):
     proc, url, _ = gateway_process
-    size = 256 * MiB
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+    size = 1024 * MiB
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
         async with session.get(url + "/api/download?size=1024") as response:  # warm up
             await response.read()
         baseline = rss(proc.pid, "VmHWM")
@@ -99,5 +99,5 @@ async def test_large_upload_and_download_stream_without_buffering(gateway_proces
                 received += len(chunk)
         assert received == size
     peak_growth = (rss(proc.pid, "VmHWM") - baseline) / MiB
-    print(f"peak RSS growth streaming 256 MiB up and down: {peak_growth:.1f} MiB")
+    print(f"peak RSS growth streaming 1 GiB up and down: {peak_growth:.1f} MiB")
     assert peak_growth < 16, f"peak RSS grew by {peak_growth:.1f} MiB"
