@@ -29,7 +29,7 @@ from .config import GatewayConfig
 from .metrics import NO_ROUTE, Metrics
 from .policy import Decision, Kind, upstream_would_allow
 from .proxy import MidStreamFailure, UpstreamError, UpstreamPool
-from .routes import CompiledRoute, RouteTable
+from .routes import CompiledRoute, RouteTable, normalize_path
 
 __all__ = ["Gateway"]
 
@@ -102,8 +102,13 @@ class Gateway:
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         headers = request.headers
         raw_path = request.raw_path
-        path = raw_path.split("?", 1)[0]
-        route = self.table.match(headers.get("Host"), path)
+        path, question, query = raw_path.partition("?")
+        normal = normalize_path(path)
+        if normal is None:
+            self.metrics.observe(NO_ROUTE, Kind.NON_CORS, "not_applicable", None, 400)
+            return _plain(400, "bad request path: dot-segments and encoded slashes are refused\n", None)
+        target = raw_path if normal is path else normal + question + query
+        route = self.table.match(headers.get("Host"), normal)
         method = request.method
         origins = headers.getall("Origin", ())
 
@@ -111,7 +116,7 @@ class Gateway:
             return self._no_route(request, method, origins)
         mode = route.mode
         if mode == "off":
-            return await self._proxy(request, route, None, strip=False)
+            return await self._proxy(request, target, route, None, strip=False)
         policy = route.policy
         if not origins:
             decision = policy.non_cors
@@ -126,7 +131,7 @@ class Gateway:
             decision = policy.actual(method, origins)
 
         if mode == "shadow":
-            return await self._shadow(request, route, decision, origins)
+            return await self._shadow(request, target, route, decision, origins)
 
         if decision.kind is Kind.PREFLIGHT:
             if decision.allowed:
@@ -144,7 +149,7 @@ class Gateway:
             if route.route.cors.on_reject == "block":
                 self.metrics.observe(route.name, decision.kind, decision.label, decision.reason, 403)
                 return _plain(403, decision.message, decision)
-        return await self._proxy(request, route, decision, strip=True)
+        return await self._proxy(request, target, route, decision, strip=True)
 
     def _no_route(self, request: web.BaseRequest, method: str, origins: tuple[str, ...]) -> web.StreamResponse:
         headers = request.headers
@@ -171,7 +176,7 @@ class Gateway:
         return response
 
     async def _proxy(
-        self, request: web.BaseRequest, route: CompiledRoute, decision: Decision | None, *, strip: bool
+        self, request: web.BaseRequest, target: str, route: CompiledRoute, decision: Decision | None, *, strip: bool
     ) -> web.StreamResponse:
         def decorate(status: int, headers: CIMultiDict) -> None:
             if strip:
@@ -180,15 +185,17 @@ class Gateway:
                 headers.extend(decision.headers)
                 merge_vary(headers, decision.vary)
 
-        return await self._forward(request, route, decision, decorate)
+        return await self._forward(request, target, route, decision, decorate)
 
-    async def _forward(self, request, route: CompiledRoute, decision: Decision | None, decorate) -> web.StreamResponse:
+    async def _forward(
+        self, request: web.BaseRequest, target: str, route: CompiledRoute, decision: Decision | None, decorate
+    ) -> web.StreamResponse:
         upstream = route.route.upstream
         kind = decision.kind if decision is not None else Kind.NON_CORS
         label = decision.label if decision is not None else "not_applicable"
         reason = decision.reason if decision is not None else None
         try:
-            response = await self.pool.forward(request, upstream, decorate)
+            response = await self.pool.forward(request, target, upstream, decorate)
         except UpstreamError as err:
             self.metrics.upstream_errors.labels(upstream, err.kind).inc()
             if log.isEnabledFor(logging.WARNING):
@@ -204,7 +211,7 @@ class Gateway:
         return response
 
     async def _shadow(
-        self, request: web.BaseRequest, route: CompiledRoute, decision: Decision, origins: tuple[str, ...]
+        self, request: web.BaseRequest, target: str, route: CompiledRoute, decision: Decision, origins: tuple[str, ...]
     ) -> web.StreamResponse:
         """Pass the upstream's answer through; count browser-visible disagreements."""
         headers = request.headers
@@ -242,7 +249,7 @@ class Gateway:
                         f" ({decision.reason.value})" if decision.reason else "",
                     )
 
-        return await self._forward(request, route, decision, compare)
+        return await self._forward(request, target, route, decision, compare)
 
     def _log_rejection(self, route: str, request: web.BaseRequest, decision: Decision) -> None:
         if log.isEnabledFor(logging.INFO):

@@ -112,13 +112,19 @@ def _origin_problem(origin: str) -> str:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from .policy import Kind
-    from .routes import RouteTable
+    from .routes import RouteTable, normalize_path
 
     config = _load_or_report(_config_path(args.config))
     if config is None:
         return 1
     table = RouteTable(config)
-    route = table.match(args.host, args.path)
+    path = normalize_path(args.path.partition("?")[0])
+    if path is None:
+        print("route: (none)  -- the path is refused with 400 (dot-segments, encoded slashes or backslashes)")
+        print("decision: rejected")
+        print("reason: no_route")
+        return 0
+    route = table.match(args.host, path)
     method = args.method
     headers = [h.strip().lower() for h in args.header for h in h.split(",") if h.strip()]
     preflight = args.preflight or method not in SAFELISTED_METHODS or bool(headers)

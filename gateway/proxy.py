@@ -110,10 +110,11 @@ class UpstreamPool:
     async def forward(
         self,
         request: web.BaseRequest,
+        target: str,
         upstream_name: str,
         decorate: Decorate,
     ) -> web.StreamResponse:
-        """Send ``request`` upstream and stream the answer back.
+        """Send ``request`` upstream (to path-and-query ``target``) and stream the answer back.
 
         ``decorate(status, headers)`` edits the response headers (CORS) before
         they are sent.  Raises UpstreamError before the head is sent.
@@ -143,7 +144,7 @@ class UpstreamPool:
         if request.body_exists:
             body = _stream_body(request)
 
-        url = URL(upstream.url + request.raw_path, encoded=True)
+        url = URL(upstream.url + target, encoded=True)
         try:
             upstream_response = await session.request(
                 request.method,

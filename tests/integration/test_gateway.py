@@ -427,3 +427,47 @@ async def test_admin_endpoints_live_on_admin_port_only(gw, http, recorded):
     assert 'cors_gateway_rejected_requests_total{reason="origin_not_allowed",route="api"} 1.0' in text
     async with http.get(gw.url + "/metrics") as r:
         assert r.status == 404
+
+
+# -- the matched path is the forwarded path ---------------------------------------------
+
+
+async def raw_request(port: int, request_line: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """Send one request exactly as written (clients would normalise the path)."""
+    import asyncio
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    lines = [request_line, "Host: 127.0.0.1", "Connection: close", *(f"{k}: {v}" for k, v in headers.items()), "", ""]
+    writer.write("\r\n".join(lines).encode("latin-1"))
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parsed = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        parsed[name.strip()] = value.strip()
+    return int(status_line.split()[1]), parsed, body
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/public/../blocked/echo", "/public/%2e%2e/blocked/echo", "/public%2f..%2fblocked/echo", "/public/..\\blocked/echo"],
+)
+async def test_paths_that_could_switch_route_are_refused(gw, recorded, path):
+    status, headers, body = await raw_request(gw.port, f"GET {path} HTTP/1.1", {"Origin": EVIL})
+    assert status == 400
+    assert body == b"bad request path: dot-segments and encoded slashes are refused\n"
+    assert seen_paths(recorded) == []
+
+
+async def test_encoded_unreserved_characters_take_the_decoded_route(gw, recorded):
+    # /%62locked/ is /blocked/ to Flask, so it must get /blocked/'s policy (403), not a 404 or another route's.
+    status, _, _ = await raw_request(gw.port, "GET /%62locked/echo HTTP/1.1", {"Origin": EVIL})
+    assert status == 403
+    status, headers, _ = await raw_request(gw.port, "GET //api//echo?q=%2F HTTP/1.1", {"Origin": ALLOWED})
+    assert status == 200
+    assert headers["Access-Control-Allow-Origin"] == ALLOWED
+    [entry] = recorded.requests()
+    assert (entry["path"], entry["query"]) == ("/api/echo", "q=%2F")
