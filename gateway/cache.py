@@ -45,6 +45,7 @@ class DecisionCache:
     def put(self, key: Hashable, value: Any) -> None:
         data = self._data
         data[key] = value
+        data.move_to_end(key)  # a re-put entry is the most recently used
         if len(data) > self.capacity:
             data.popitem(last=False)
 

@@ -256,14 +256,32 @@ def parse_config(text: str, source: str = "<string>") -> GatewayConfig:
     try:
         model = _Config.model_validate(data)
     except ValidationError as err:
-        raise ConfigError([_pydantic_issue(e) for e in err.errors()]) from None
+        raise ConfigError([_pydantic_issue(e) for e in err.errors() if not _redundant_union_error(e)]) from None
     return _Compiler(source).compile(model)
 
 
+# pydantic reports the members of the ``str | list[str]`` cors keys as extra
+# loc parts ("str", "list[str]") right after the key.  Only those positions
+# are union tags: elsewhere "str" may be a user's key (an upstream's name).
+_UNION_TAGS = ("str", "list[str]")
+_STR_OR_LIST_KEYS = ("origins", "methods", "allow_headers", "expose_headers")
+
+
+def _is_union_tag(loc: tuple, i: int) -> bool:
+    return loc[i] in _UNION_TAGS and i >= 2 and loc[i - 1] in _STR_OR_LIST_KEYS and loc[i - 2] == "cors"
+
+
+def _redundant_union_error(error: dict) -> bool:
+    # A list with a bad item also fails the "str" member; the "list[str]"
+    # member's error names the item, so the "str" one only misleads.
+    loc = error["loc"]
+    return bool(loc) and loc[-1] == "str" and _is_union_tag(loc, len(loc) - 1) and isinstance(error.get("input"), list)
+
+
 def _pydantic_issue(error: dict) -> Issue:
-    # pydantic reports union members as extra loc parts ("str", "list[str]");
-    # drop them so the path is the user's key path.
-    parts = [str(p) for p in error["loc"] if p not in ("str", "list[str]", "bool", "int", "float", "literal['omit','block']")]
+    # Drop the union tags so the path is the user's key path.
+    loc = error["loc"]
+    parts = [str(p) for i, p in enumerate(loc) if not _is_union_tag(loc, i)]
     path = ".".join(parts) or "<root>"
     message = error["msg"]
     if error["type"] == "extra_forbidden":
@@ -284,11 +302,17 @@ class _Compiler:
         self.errors: list[Issue] = []
         self.warnings: list[Issue] = []
 
+    # defaults.cors is validated once on its own and again under every route
+    # that inherits from it: report each problem once.
     def error(self, path: str, message: str) -> None:
-        self.errors.append(Issue(path, message))
+        issue = Issue(path, message)
+        if issue not in self.errors:
+            self.errors.append(issue)
 
     def warn(self, path: str, message: str) -> None:
-        self.warnings.append(Issue(path, f"warning: {message}"))
+        issue = Issue(path, f"warning: {message}")
+        if issue not in self.warnings:
+            self.warnings.append(issue)
 
     def compile(self, model: _Config) -> GatewayConfig:
         if model.listen.port == model.admin.port and model.listen.port != 0:
@@ -432,7 +456,9 @@ class _Compiler:
             for warning in pattern.warnings:
                 self.warn(item_path, warning)
             if credentials and pattern.kind == "exact" and pattern.text.startswith("http://"):
-                host = pattern.text[7:].rsplit(":", 1)[0]
+                host = pattern.text[7:]
+                if not host.endswith("]"):  # keep an IPv6 literal whole
+                    host = host.rsplit(":", 1)[0]
                 if host not in ("localhost", "127.0.0.1", "[::1]"):
                     self.warn(
                         item_path,

@@ -53,6 +53,9 @@ _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
 # A DNS label (LDH, plus "_" which browsers accept in host names).
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_\-]{0,61}[a-z0-9_])?")
 _DIGITS = re.compile(r"[0-9]+")
+# WHATWG URL "ends in a number": a last label of decimal digits or "0x" plus
+# hex digits makes the host an IPv4 address (or, failing that, invalid).
+_IPV4_NUMBER = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 _re2_options = re2.Options()
 _re2_options.log_errors = False  # we report errors ourselves, with key paths
@@ -95,8 +98,9 @@ def _check_dns_name(host: str) -> None:
     if not name or len(name) > 253:
         raise _Malformed("host name is empty or longer than 253 characters")
     labels = name.split(".")
-    if _DIGITS.fullmatch(labels[-1]):
-        # WHATWG URL: a host whose last label is numeric is an IPv4 address.
+    if _IPV4_NUMBER.fullmatch(labels[-1]):
+        # WHATWG URL: a host whose last label is a number is an IPv4 address
+        # ("example.0x1" is invalid, not a domain).
         if host.endswith(".") or not _valid_ipv4(name):
             raise _Malformed("not a valid IPv4 address")
         return
