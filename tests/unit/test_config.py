@@ -1,0 +1,630 @@
+"""Config loading and validation (gateway/config.py)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from gateway.config import (
+    DEFAULT_METHODS,
+    ConfigError,
+    CorsSettings,
+    Issue,
+    load_config,
+    parse_config,
+)
+from gateway.origins import Pattern
+
+UPSTREAMS = """\
+upstreams:
+  app: {url: "http://127.0.0.1:5000"}
+  other: {url: "https://backend.internal:8443/"}
+"""
+
+CREDS_STAR = (
+    'cannot be true when origins allows "*": that would let every website act as your logged-in users '
+    "(other gateways silently reflect the origin here); list the allowed origins"
+)
+HTTP_CREDS = (
+    "warning: an http:// origin with credentials: anyone on the network path can inject script into that "
+    "origin and act as your users"
+)
+NO_ORIGINS = "warning: no origin is allowed: every cross-origin request to this route is rejected"
+UNKNOWN_KEY = "unknown key (check the spelling; see README for the config reference)"
+PUBLIC_COM = '"*.com" would allow every site under the public suffix "com"; list your own domain, e.g. https://*.example.com'
+UNANCHORED = (
+    "re: patterns must be anchored with ^ at the start and $ at the end "
+    "(unanchored regexes are how https://example.com.evil.com slipped through other gateways)"
+)
+
+
+def config(body: str, *, upstreams: str = UPSTREAMS):
+    return parse_config(upstreams + textwrap.dedent(body))
+
+
+def errors(body: str, *, upstreams: str = UPSTREAMS) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        config(body, upstreams=upstreams)
+    return [str(issue) for issue in info.value.errors]
+
+
+def exact(*origins: str) -> tuple[Pattern, ...]:
+    return tuple(Pattern("exact", o) for o in origins)
+
+
+# --------------------------------------------------------------------------
+# A valid config
+# --------------------------------------------------------------------------
+
+
+def test_minimal_config_and_defaults():
+    cfg = config(
+        """
+        routes:
+          - path: /api
+            upstream: app
+            cors:
+              origins: ["https://App.Example.com:443"]
+        """
+    )
+    assert cfg.warnings == ()
+    assert (cfg.listen_host, cfg.listen_port, cfg.admin_host, cfg.admin_port) == ("0.0.0.0", 8080, "127.0.0.1", 9090)
+    assert cfg.cache_size == 10_000
+    assert cfg.upstreams["app"].url == "http://127.0.0.1:5000"
+    assert cfg.upstreams["other"].url == "https://backend.internal:8443"  # trailing slash dropped
+    (route,) = cfg.routes
+    assert (route.index, route.name, route.upstream, route.path, route.path_regex, route.host) == (
+        0, "/api", "app", "/api", None, None,
+    )
+    assert route.cors == CorsSettings(
+        origins=exact("https://app.example.com"),
+        methods=DEFAULT_METHODS,
+        allow_headers=None,
+        expose_headers=(),
+        supports_credentials=False,
+        max_age=None,
+        allow_private_network=False,
+        on_reject="omit",
+        mode="enforce",
+    )
+    assert cfg.defaults_cors == CorsSettings(methods=DEFAULT_METHODS)
+
+
+def test_names_are_normalised_and_deduplicated():
+    cfg = config(
+        """
+        routes:
+          - path: /
+            upstream: app
+            host: API.Example.com.
+            cors:
+              origins: "https://a.test"
+              methods: [get, Put, GET]
+              allow_headers: [X-Token, X-Token, Content-Type]
+              expose_headers: "*"
+        """
+    )
+    cors = cfg.routes[0].cors
+    assert cors.origins == exact("https://a.test")
+    assert cors.methods == ("GET", "PUT")
+    assert cors.allow_headers == ("X-Token", "Content-Type")
+    assert cors.expose_headers is None  # "*" without credentials is allowed
+    assert cfg.routes[0].host == "api.example.com"
+
+
+# --------------------------------------------------------------------------
+# Key paths and several errors together
+# --------------------------------------------------------------------------
+
+
+def test_error_names_the_list_item():
+    assert errors(
+        """
+        routes:
+          - path: /api
+            upstream: app
+            cors:
+              origins: ["https://a.test", "https://b.test/"]
+        """
+    ) == [
+        "routes.0.cors.origins.1: not a valid origin: an origin has no path (found '/') "
+        '(did you mean "https://b.test"?)'
+    ]
+
+
+def test_several_meaning_errors_reported_together():
+    assert errors(
+        """
+        routes:
+          - path: /api
+            upstream: app
+            cors:
+              origins: ["https://*.com", "re:https://a\\\\.test", "https://ok.test"]
+              methods: [GET, "BAD METHOD"]
+          - path: nope
+            upstream: missing
+            cors:
+              origins: "*"
+              supports_credentials: true
+        """
+    ) == [
+        f"routes.0.cors.origins.0: {PUBLIC_COM}",
+        f"routes.0.cors.origins.1: {UNANCHORED}",
+        "routes.0.cors.methods.1: 'BAD METHOD' is not a valid HTTP token",
+        'routes.1.path: must start with "/"',
+        "routes.1.upstream: unknown upstream 'missing' (defined: app, other)",
+        f"routes.1.cors.supports_credentials: {CREDS_STAR}",
+    ]
+
+
+def test_several_shape_errors_reported_together():
+    assert errors(
+        """
+        listen: {port: 70000}
+        routes:
+          - path: /api
+            upstream: app
+            cors:
+              orgins: ["https://a.test"]
+              max_age: -1
+              on_reject: drop
+              origins: ["https://a.test", 5]
+        """
+    ) == [
+        "listen.port: Input should be less than or equal to 65535",
+        "routes.0.cors.origins.1: Input should be a valid string",
+        "routes.0.cors.max_age: Input should be greater than or equal to 0",
+        "routes.0.cors.on_reject: Input should be 'omit' or 'block'",
+        f"routes.0.cors.orgins: {UNKNOWN_KEY}",
+    ]
+
+
+def test_unknown_top_level_key_and_missing_routes():
+    assert errors("rotues: []\n") == [
+        "routes: Field required",
+        f"rotues: {UNKNOWN_KEY}",
+    ]
+
+
+def test_unknown_route_key():
+    assert errors(
+        """
+        routes:
+          - path: /api
+            upstrem: app
+        """
+    ) == ["routes.0.upstream: Field required", f"routes.0.upstrem: {UNKNOWN_KEY}"]
+
+
+def test_key_path_keeps_a_user_key_named_like_a_type():
+    # "str" is also a pydantic union tag; a user's upstream may be called that.
+    assert errors(
+        """
+        routes:
+          - {path: /, upstream: str}
+        """,
+        upstreams="upstreams:\n  str: {url: 5}\n",
+    ) == ["upstreams.str.url: Input should be a valid string"]
+
+
+def test_scalar_of_wrong_type_for_string_or_list_key():
+    assert errors(
+        """
+        routes:
+          - path: /
+            upstream: app
+            cors: {origins: 5}
+        """
+    ) == [
+        "routes.0.cors.origins: Input should be a valid string",
+        "routes.0.cors.origins: Input should be a valid list",
+    ]
+
+
+def test_config_error_str_is_one_line_per_error():
+    with pytest.raises(ConfigError) as info:
+        config(
+            """
+            routes:
+              - {path: /a, upstream: x}
+              - {path: /b, upstream: y}
+            """
+        )
+    assert str(info.value) == (
+        "routes.0.upstream: unknown upstream 'x' (defined: app, other)\n"
+        "routes.1.upstream: unknown upstream 'y' (defined: app, other)"
+    )
+    assert info.value.errors[0] == Issue("routes.0.upstream", "unknown upstream 'x' (defined: app, other)")
+    # Warnings found on the way travel with the error.
+    assert [str(w) for w in info.value.warnings] == [
+        f"routes.0.cors.origins: {NO_ORIGINS}",
+        f"routes.1.cors.origins: {NO_ORIGINS}",
+    ]
+
+
+# --------------------------------------------------------------------------
+# YAML
+# --------------------------------------------------------------------------
+
+
+def test_duplicate_yaml_keys_refused():
+    text = UPSTREAMS + "routes:\n  - path: /a\n    upstream: app\n    upstream: other\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="gw.yaml")
+    assert info.value.errors == [Issue("gw.yaml", "invalid YAML (line 7, column 5): duplicate key 'upstream'")]
+
+
+def test_duplicate_nested_cors_key_refused():
+    text = UPSTREAMS + (
+        "routes:\n"
+        "  - path: /a\n"
+        "    upstream: app\n"
+        "    cors:\n"
+        "      origins: [\"https://a.test\"]\n"
+        "      origins: \"*\"\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert [str(e) for e in info.value.errors] == [
+        "<string>: invalid YAML (line 9, column 7): duplicate key 'origins'"
+    ]
+
+
+def test_invalid_yaml_syntax():
+    with pytest.raises(ConfigError) as info:
+        parse_config("routes: [\n", source="x.yaml")
+    (issue,) = info.value.errors
+    assert issue.path == "x.yaml"
+    assert issue.message.startswith("invalid YAML (line 2, column 1): ")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("", "config is empty", id="empty"),
+        pytest.param("# only a comment\n\n", "config is empty", id="comment-only"),
+        pytest.param("- a\n- b\n", "config must be a mapping of keys (listen, upstreams, routes, ...)", id="list"),
+        pytest.param("just text\n", "config must be a mapping of keys (listen, upstreams, routes, ...)", id="scalar"),
+    ],
+)
+def test_not_a_config(text, message):
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="c.yaml")
+    assert info.value.errors == [Issue("c.yaml", message)]
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "missing.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.errors == [Issue(str(path), "config file not found")]
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.errors == [Issue(str(path), "config is empty")]
+
+
+def test_load_config_from_file_records_source(tmp_path):
+    path = tmp_path / "gw.yaml"
+    path.write_text(UPSTREAMS + "routes:\n  - {path: /, upstream: app, cors: {origins: 'https://a.test'}}\n")
+    cfg = load_config(path)
+    assert cfg.source == str(path)
+    assert cfg.routes[0].cors.origins == exact("https://a.test")
+
+
+# --------------------------------------------------------------------------
+# defaults.cors merging
+# --------------------------------------------------------------------------
+
+
+def test_defaults_merged_route_key_replaces_no_list_union():
+    cfg = config(
+        """
+        defaults:
+          cors:
+            origins: ["https://a.test", "https://b.test"]
+            methods: [GET]
+            allow_headers: [X-Default]
+            max_age: 600
+            supports_credentials: true
+        routes:
+          - path: /inherit
+            upstream: app
+          - path: /override
+            upstream: app
+            cors:
+              origins: ["https://c.test"]
+              allow_headers: [X-Own]
+              supports_credentials: false
+          - path: /none
+            upstream: app
+            cors:
+              origins: []
+        """
+    )
+    inherit, override, none = (r.cors for r in cfg.routes)
+    assert inherit == CorsSettings(
+        origins=exact("https://a.test", "https://b.test"),
+        methods=("GET",),
+        allow_headers=("X-Default",),
+        max_age=600,
+        supports_credentials=True,
+    )
+    assert override == CorsSettings(
+        origins=exact("https://c.test"),
+        methods=("GET",),
+        allow_headers=("X-Own",),
+        max_age=600,
+        supports_credentials=False,
+    )
+    assert none.origins == ()
+    assert cfg.defaults_cors == inherit
+    assert [str(w) for w in cfg.warnings] == [f"routes.2.cors.origins: {NO_ORIGINS}"]
+
+
+def test_defaults_error_names_defaults_key_once():
+    assert errors(
+        """
+        defaults:
+          cors:
+            origins: ["https://a.test/"]
+        routes:
+          - {path: /a, upstream: app}
+          - {path: /b, upstream: app}
+        """
+    ) == [
+        "defaults.cors.origins.0: not a valid origin: an origin has no path (found '/') "
+        '(did you mean "https://a.test"?)'
+    ]
+
+
+def test_star_with_credentials_from_defaults_names_defaults_key():
+    assert errors(
+        """
+        defaults:
+          cors:
+            supports_credentials: true
+        routes:
+          - path: /a
+            upstream: app
+            cors: {origins: "*"}
+        """
+    ) == [f"defaults.cors.supports_credentials: {CREDS_STAR}"]
+
+
+# --------------------------------------------------------------------------
+# mode
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"),
+    [
+        pytest.param("off", "off", id="off-unquoted"),
+        pytest.param('"off"', "off", id="off-quoted"),
+        pytest.param("shadow", "shadow", id="shadow"),
+        pytest.param("enforce", "enforce", id="enforce"),
+    ],
+)
+def test_mode(value, mode):
+    cfg = config(
+        f"""
+        routes:
+          - path: /
+            upstream: app
+            cors: {{origins: "https://a.test", mode: {value}}}
+        """
+    )
+    assert cfg.routes[0].cors.mode == mode
+
+
+def test_mode_on_is_an_error():
+    assert errors(
+        """
+        routes:
+          - path: /
+            upstream: app
+            cors: {mode: on}
+        """
+    ) == ["routes.0.cors.mode: Input should be 'enforce', 'shadow' or 'off'"]
+
+
+def test_mode_off_skips_security_checks():
+    cfg = config(
+        """
+        routes:
+          - path: /
+            upstream: app
+            cors: {origins: "*", supports_credentials: true, mode: off}
+        """
+    )
+    assert cfg.routes[0].cors.mode == "off"
+    assert cfg.warnings == ()
+
+
+# --------------------------------------------------------------------------
+# Security checks
+# --------------------------------------------------------------------------
+
+
+def test_star_with_credentials_refused_with_key_path():
+    assert errors(
+        """
+        routes:
+          - path: /a
+            upstream: app
+            cors:
+              origins: ["https://a.test", "*"]
+              supports_credentials: true
+        """
+    ) == [f"routes.0.cors.supports_credentials: {CREDS_STAR}"]
+
+
+def test_expose_star_with_credentials_refused():
+    assert errors(
+        """
+        routes:
+          - path: /a
+            upstream: app
+            cors:
+              origins: ["https://a.test"]
+              supports_credentials: true
+              expose_headers: "*"
+        """
+    ) == [
+        'routes.0.cors.expose_headers: browsers read "*" as a literal header name when credentials are on; '
+        "list the header names"
+    ]
+
+
+def test_private_network_for_every_origin_refused():
+    assert errors(
+        """
+        routes:
+          - path: /a
+            upstream: app
+            cors: {origins: "*", allow_private_network: true}
+        """
+    ) == [
+        'routes.0.cors.allow_private_network: cannot be true when origins allows "*": every public website '
+        "could reach this private service (CVE-2024-6221 in flask-cors); list the allowed origins"
+    ]
+
+
+def test_http_origin_with_credentials_only_warns():
+    cfg = config(
+        """
+        routes:
+          - path: /a
+            upstream: app
+            cors:
+              origins:
+                - "http://app.example.com"
+                - "http://localhost:3000"
+                - "http://127.0.0.1"
+                - "http://[::1]"
+                - "http://[::1]:8080"
+                - "https://secure.example.com"
+                - "http://app.example.com:8080"
+              supports_credentials: true
+        """
+    )
+    assert cfg.routes[0].cors.supports_credentials is True
+    assert [str(w) for w in cfg.warnings] == [
+        f"routes.0.cors.origins.0: {HTTP_CREDS}",
+        f"routes.0.cors.origins.6: {HTTP_CREDS}",
+    ]
+
+
+def test_http_origin_without_credentials_does_not_warn():
+    cfg = config(
+        """
+        routes:
+          - {path: /a, upstream: app, cors: {origins: "http://app.example.com"}}
+        """
+    )
+    assert cfg.warnings == ()
+
+
+def test_route_without_origins_warns():
+    cfg = config(
+        """
+        routes:
+          - {path: /a, upstream: app}
+        """
+    )
+    assert cfg.warnings == (Issue("routes.0.cors.origins", NO_ORIGINS),)
+    assert cfg.routes[0].cors.origins == ()
+
+
+def test_other_warnings():
+    cfg = config(
+        """
+        routes:
+          - path: /a
+            upstream: app
+            cors:
+              origins: ["*", "https://a.test", "re:^https://a.test$"]
+              methods: ["*", GET]
+              max_age: 86400
+        """
+    )
+    assert [str(w) for w in cfg.warnings] == [
+        "routes.0.cors.origins.2: warning: regex has an unescaped '.', which matches any character; "
+        "write '\\.' for a literal dot",
+        'routes.0.cors.origins: warning: "*" allows every origin; the other entries are redundant',
+        'routes.0.cors.methods: warning: "*" makes the other entries redundant',
+        "routes.0.cors.max_age: warning: Chromium caps preflight caching at 7200 seconds",
+    ]
+    assert cfg.routes[0].cors.methods is None
+
+
+# --------------------------------------------------------------------------
+# Routes and upstreams
+# --------------------------------------------------------------------------
+
+
+def test_unknown_upstream():
+    assert errors(
+        """
+        routes:
+          - {path: /a, upstream: ap, cors: {origins: "https://a.test"}}
+        """
+    ) == ["routes.0.upstream: unknown upstream 'ap' (defined: app, other)"]
+
+
+def test_route_shape_errors():
+    assert errors(
+        """
+        routes:
+          - {upstream: app, cors: {origins: "https://a.test"}}
+          - {path: /b, path_regex: "^/b$", upstream: app, cors: {origins: "https://a.test"}}
+          - {path_regex: "^/(c$", upstream: app, cors: {origins: "https://a.test"}}
+          - {name: dup, path: /d, upstream: app, cors: {origins: "https://a.test"}}
+          - {name: dup, path: /e, upstream: app, cors: {origins: "https://a.test"}}
+        """
+    ) == [
+        "routes.0: give exactly one of path (a prefix) or path_regex",
+        "routes.1: give exactly one of path (a prefix) or path_regex",
+        "routes.2.path_regex: invalid regex (RE2 syntax): missing ): ^/(c$",
+        "routes.4.name: route name 'dup' is already used by routes.3; names label metrics and must be unique",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        pytest.param("ftp://h", 'must be an absolute http:// or https:// URL, e.g. "http://127.0.0.1:5000"', id="ftp"),
+        pytest.param("127.0.0.1:5000", 'must be an absolute http:// or https:// URL, e.g. "http://127.0.0.1:5000"',
+                     id="no-scheme"),
+        pytest.param("http://h/api", "must be scheme://host[:port] only (the request path is forwarded as it is)",
+                     id="path"),
+        pytest.param("http://u@h", "must be scheme://host[:port] only (the request path is forwarded as it is)",
+                     id="userinfo"),
+        pytest.param("http://h:99999", "invalid port", id="bad-port"),
+    ],
+)
+def test_upstream_url_errors(url, message):
+    assert errors(
+        """
+        routes:
+          - {path: /, upstream: app, cors: {origins: "https://a.test"}}
+        """,
+        upstreams=f'upstreams:\n  app: {{url: "{url}"}}\n',
+    ) == [f"upstreams.app.url: {message}"]
+
+
+def test_admin_port_clash():
+    assert errors(
+        """
+        listen: {port: 9000}
+        admin: {port: 9000}
+        routes:
+          - {path: /, upstream: app, cors: {origins: "https://a.test"}}
+        """
+    ) == ["admin.port: the admin listener must not share the public listener's port"]

@@ -1,0 +1,380 @@
+"""Origin validation, normalisation, pattern parsing and matching (gateway/origins.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.origins import (
+    OriginMatcher,
+    Pattern,
+    PatternError,
+    compile_origins,
+    is_serialized_origin,
+    normalize_origin,
+    parse_pattern,
+)
+
+LABEL_63 = "a" * 63
+LABEL_64 = "a" * 64
+HOST_253 = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])
+HOST_254 = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 62])
+assert len(HOST_253) == 253 and len(HOST_254) == 254
+
+# --------------------------------------------------------------------------
+# is_serialized_origin
+# --------------------------------------------------------------------------
+
+ACCEPTED = [
+    pytest.param("https://example.com", id="https"),
+    pytest.param("http://example.com", id="http"),
+    pytest.param("http://localhost:3000", id="port"),
+    pytest.param("https://example.com:65535", id="max-port"),
+    pytest.param("https://example.com:1", id="port-1"),
+    pytest.param("https://a.b.c.example.com", id="deep-subdomain"),
+    pytest.param("null", id="null"),
+    pytest.param("https://example.com.", id="trailing-dot-distinct-host"),
+    pytest.param("http://127.0.0.1", id="ipv4"),
+    pytest.param("http://127.0.0.1:8080", id="ipv4-port"),
+    pytest.param("http://0.0.0.0", id="ipv4-zeros"),
+    pytest.param("https://[::1]", id="ipv6-loopback"),
+    pytest.param("https://[::1]:8443", id="ipv6-port"),
+    pytest.param("https://[2001:db8::1]", id="ipv6-canonical"),
+    pytest.param("https://[::ffff:102:304]", id="ipv6-mapped-canonical-hex"),
+    pytest.param("https://xn--bcher-kva.example", id="punycode"),
+    pytest.param("http://a_b.example.com", id="underscore"),
+    pytest.param("https://1.example.com", id="numeric-label-not-last"),
+    pytest.param("https://0x1.example", id="hex-like-label-not-last"),
+    pytest.param("chrome-extension://abcdefghijklmnop", id="extension-scheme"),
+    pytest.param(f"https://{LABEL_63}.com", id="label-63"),
+    pytest.param(f"https://{HOST_253}", id="host-253"),
+    pytest.param(f"https://{HOST_253}.", id="host-253-plus-trailing-dot"),
+]
+
+REJECTED = [
+    pytest.param("", id="empty"),
+    pytest.param("NULL", id="null-uppercase"),
+    pytest.param("Null", id="null-mixed-case"),
+    pytest.param(" null", id="null-leading-space"),
+    pytest.param("https://EXAMPLE.com", id="uppercase-host"),
+    pytest.param("HTTPS://example.com", id="uppercase-scheme"),
+    pytest.param("https://example.com:443", id="default-port-https"),
+    pytest.param("http://example.com:80", id="default-port-http"),
+    pytest.param("https://example.com:0443", id="port-leading-zero"),
+    pytest.param("https://example.com:0", id="port-0"),
+    pytest.param("https://example.com:65536", id="port-too-big"),
+    pytest.param("https://example.com:123456", id="port-six-digits"),
+    pytest.param("https://example.com:abc", id="port-not-numeric"),
+    pytest.param("https://example.com:", id="port-empty"),
+    pytest.param("https://example.com/", id="trailing-slash"),
+    pytest.param("https://example.com/path", id="path"),
+    pytest.param("https://example.com?q", id="query"),
+    pytest.param("https://example.com#f", id="fragment"),
+    pytest.param("https://user@example.com", id="userinfo"),
+    pytest.param("https://user:pw@example.com", id="userinfo-password"),
+    pytest.param("https://example.com\\", id="backslash"),
+    pytest.param("example.com", id="missing-scheme"),
+    pytest.param("://example.com", id="empty-scheme"),
+    pytest.param("1https://example.com", id="scheme-starts-with-digit"),
+    pytest.param("https://", id="missing-host"),
+    pytest.param("https://:8080", id="empty-host-with-port"),
+    pytest.param("https://[0:0:0:0:0:0:0:1]", id="ipv6-not-compressed"),
+    pytest.param("https://[::0001]", id="ipv6-leading-zeros"),
+    pytest.param("https://[::FFFF:102:304]", id="ipv6-uppercase"),
+    pytest.param("https://[::ffff:1.2.3.4]", id="ipv6-dotted-quad"),
+    pytest.param("https://[::1%eth0]", id="ipv6-zone"),
+    pytest.param("https://[::1", id="ipv6-unterminated"),
+    pytest.param("https://[::1]x", id="ipv6-junk-after"),
+    pytest.param("https://[::1]:443", id="ipv6-default-port"),
+    pytest.param("https://[1::2::3]", id="ipv6-invalid"),
+    pytest.param("http://127.000.0.1", id="ipv4-leading-zeros"),
+    pytest.param("http://01.2.3.4", id="ipv4-leading-zero-first"),
+    pytest.param("http://256.1.1.1", id="ipv4-octet-too-big"),
+    pytest.param("http://1.2.3", id="ipv4-three-parts"),
+    pytest.param("http://1.2.3.4.5", id="ipv4-five-parts"),
+    pytest.param("http://1.2.3.4.", id="ipv4-trailing-dot"),
+    pytest.param("http://2130706433", id="ipv4-single-number"),
+    pytest.param("https://example.0x1", id="ends-in-hex-number"),
+    pytest.param("https://example.0x", id="ends-in-bare-0x"),
+    pytest.param("https://example.123", id="ends-in-decimal-number"),
+    pytest.param(f"https://{LABEL_64}.com", id="label-64"),
+    pytest.param(f"https://{HOST_254}", id="host-254"),
+    pytest.param("a" * 50 + "://" + HOST_253, id="longer-than-300"),
+    pytest.param("https://example..com", id="empty-label"),
+    pytest.param("https://example.com..", id="two-trailing-dots"),
+    pytest.param("https://.example.com", id="leading-dot"),
+    pytest.param("https://-example.com", id="label-leading-hyphen"),
+    pytest.param("https://example-.com", id="label-trailing-hyphen"),
+    pytest.param("https://bücher.example", id="non-ascii"),
+    pytest.param("https://exa\u00admple.com", id="soft-hyphen"),
+    pytest.param("https://example.com\r\n", id="crlf"),
+    pytest.param("https://exa\x00mple.com", id="nul"),
+    pytest.param("https://example.com\t", id="tab"),
+    pytest.param("https://example.com\x7f", id="del"),
+    pytest.param(" https://example.com", id="leading-space"),
+    pytest.param("https://exa mple.com", id="inner-space"),
+    pytest.param("https://a.com, https://b.com", id="comma-list"),
+    pytest.param("https://a.com https://b.com", id="space-list"),
+    pytest.param("https://exa%6dple.com", id="percent-encoded"),
+    pytest.param("https://*.example.com", id="wildcard-pattern"),
+    pytest.param("*", id="star"),
+]
+
+
+@pytest.mark.parametrize("value", ACCEPTED)
+def test_is_serialized_origin_accepts(value):
+    assert is_serialized_origin(value) is True
+
+
+@pytest.mark.parametrize("value", REJECTED)
+def test_is_serialized_origin_rejects(value):
+    assert is_serialized_origin(value) is False
+
+
+# --------------------------------------------------------------------------
+# normalize_origin (config side: lenient in case, strict in shape)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [
+        pytest.param("https://example.com", "https://example.com", id="already-normal"),
+        pytest.param("HTTPS://App.Example.COM:443", "https://app.example.com", id="case-and-default-port"),
+        pytest.param("http://Example.com:80", "http://example.com", id="http-default-port"),
+        pytest.param("http://example.com:8080", "http://example.com:8080", id="other-port-kept"),
+        pytest.param("https://example.com:0443", "https://example.com", id="leading-zero-default-port"),
+        pytest.param("ws://example.com:80", "ws://example.com", id="ws-default-port"),
+        pytest.param("wss://example.com:443", "wss://example.com", id="wss-default-port"),
+        pytest.param("https://[0:0:0:0:0:0:0:1]:443", "https://[::1]", id="ipv6-compressed"),
+        pytest.param("https://[::FFFF:1.2.3.4]", "https://[::ffff:102:304]", id="ipv6-mapped"),
+        pytest.param("https://bücher.example", "https://xn--bcher-kva.example", id="idn-to-punycode"),
+        pytest.param("https://example.com.", "https://example.com.", id="trailing-dot-kept"),
+        pytest.param("http://127.0.0.1:5000", "http://127.0.0.1:5000", id="ipv4"),
+    ],
+)
+def test_normalize_origin(raw, normalized):
+    assert normalize_origin(raw) == normalized
+    assert is_serialized_origin(normalized) is True
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        pytest.param("", "origin is empty or has surrounding whitespace", id="empty"),
+        pytest.param(" https://example.com", "origin is empty or has surrounding whitespace", id="leading-space"),
+        pytest.param("https://exa mple.com", "origin contains control characters or spaces", id="inner-space"),
+        pytest.param("https://example.com\x00x", "origin contains control characters or spaces", id="nul"),
+        pytest.param(
+            "https://example.com/",
+            'not a valid origin: an origin has no path (found \'/\') (did you mean "https://example.com"?)',
+            id="trailing-slash-hint",
+        ),
+        pytest.param(
+            "https://example.com/app/",
+            'not a valid origin: an origin has no path (found \'/\') (did you mean "https://example.com"?)',
+            id="path-hint",
+        ),
+        pytest.param(
+            "https://user@example.com", "not a valid origin: an origin has no userinfo (found '@')", id="userinfo"
+        ),
+        pytest.param(
+            "https://example.com?x=1", "not a valid origin: an origin has no query (found '?')", id="query"
+        ),
+        pytest.param(
+            "example.com", "not a valid origin: missing scheme (expected scheme://host[:port])", id="no-scheme"
+        ),
+        pytest.param("https://example.com:99999", "not a valid origin: port out of range", id="port-range"),
+        pytest.param("https://example.com:x", "not a valid origin: port is not a number", id="port-text"),
+        pytest.param("https://1.2.3", "not a valid origin: not a valid IPv4 address", id="bad-ipv4"),
+        pytest.param("https://example.0x1", "not a valid origin: not a valid IPv4 address", id="ends-in-hex"),
+        pytest.param("https://[::1", "not a valid origin: unterminated IPv6 literal", id="ipv6-unterminated"),
+        pytest.param(
+            "https://[fe80::1%eth0]",
+            "not a valid origin: IPv6 zone identifiers are not allowed in origins",
+            id="ipv6-zone",
+        ),
+        pytest.param(
+            f"https://{LABEL_64}.com", f"not a valid origin: invalid host label {LABEL_64!r}", id="label-64"
+        ),
+        pytest.param(
+            f"https://{HOST_254}",
+            "not a valid origin: host name is empty or longer than 253 characters",
+            id="host-254",
+        ),
+    ],
+)
+def test_normalize_origin_errors(raw, message):
+    with pytest.raises(PatternError) as info:
+        normalize_origin(raw)
+    assert str(info.value) == message
+
+
+# --------------------------------------------------------------------------
+# parse_pattern
+# --------------------------------------------------------------------------
+
+DOT_WARNING = r"regex has an unescaped '.', which matches any character; write '\.' for a literal dot"
+
+
+@pytest.mark.parametrize(
+    ("raw", "pattern"),
+    [
+        pytest.param("*", Pattern("any", "*"), id="any"),
+        pytest.param("null", Pattern("null", "null"), id="null"),
+        pytest.param("HTTPS://App.Example.com:443", Pattern("exact", "https://app.example.com"), id="exact"),
+        pytest.param("https://*.Example.com:443", Pattern("wildcard", "https://*.example.com"), id="wildcard"),
+        pytest.param(
+            "https://*.example.com:8443", Pattern("wildcard", "https://*.example.com:8443"), id="wildcard-port"
+        ),
+        pytest.param("https://*.app.example.co.uk", Pattern("wildcard", "https://*.app.example.co.uk"),
+                     id="wildcard-under-registrable-domain"),
+        pytest.param(r"re:^https://a\.example\.com$", Pattern("regex", r"^https://a\.example\.com$"), id="regex"),
+        pytest.param(
+            "re:^https://a.example.com$",
+            Pattern("regex", "^https://a.example.com$", (DOT_WARNING,)),
+            id="regex-unescaped-dot-warns",
+        ),
+        pytest.param(
+            r"re:^https://[a.z]+\.example\.com$",
+            Pattern("regex", r"^https://[a.z]+\.example\.com$"),
+            id="regex-dot-in-class-ok",
+        ),
+    ],
+)
+def test_parse_pattern(raw, pattern):
+    assert parse_pattern(raw) == pattern
+
+
+PUBLIC_SUFFIX = '"*.{0}" would allow every site under the public suffix "{0}"; list your own domain, e.g. https://*.example.com'
+NOT_LEFTMOST = (
+    'a wildcard may only stand as the whole leftmost label, as in "https://*.example.com"; '
+    "use a re: pattern for anything else"
+)
+UNANCHORED = (
+    "re: patterns must be anchored with ^ at the start and $ at the end "
+    "(unanchored regexes are how https://example.com.evil.com slipped through other gateways)"
+)
+RE2_PREFIX = "invalid regex (RE2 syntax, no backreferences or lookaround): "
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        pytest.param("https://*.com", PUBLIC_SUFFIX.format("com"), id="star-dot-com"),
+        pytest.param("https://*.co.uk", PUBLIC_SUFFIX.format("co.uk"), id="star-co-uk"),
+        pytest.param("https://*.github.io", PUBLIC_SUFFIX.format("github.io"), id="star-github-io-private-psl"),
+        pytest.param("HTTPS://*.COM", PUBLIC_SUFFIX.format("com"), id="star-com-uppercase"),
+        pytest.param("https://*.localhost", PUBLIC_SUFFIX.format("localhost"), id="single-label"),
+        pytest.param("https://a.*.example.com", NOT_LEFTMOST, id="wildcard-middle"),
+        pytest.param("https://*example.com", NOT_LEFTMOST, id="wildcard-partial-label"),
+        pytest.param("https://app*.example.com", NOT_LEFTMOST, id="wildcard-label-suffix"),
+        pytest.param("https://*.*.example.com", NOT_LEFTMOST, id="two-wildcards"),
+        pytest.param("https://*", NOT_LEFTMOST, id="wildcard-whole-host"),
+        pytest.param("*.example.com", 'wildcard patterns need a scheme, e.g. "https://*.example.com"', id="no-scheme"),
+        pytest.param("https://*.1.2.3.4", "a subdomain wildcard needs a domain name, not an IP address", id="ipv4"),
+        pytest.param("https://*.[::1]", "a subdomain wildcard needs a domain name, not an IP address", id="ipv6"),
+        pytest.param("NULL", 'write the null origin as lowercase "null"', id="null-uppercase"),
+        pytest.param(r"re:https://a\.com$", UNANCHORED, id="regex-no-caret"),
+        pytest.param(r"re:^https://a\.com", UNANCHORED, id="regex-no-dollar"),
+        pytest.param(r"re:https://a\.com", UNANCHORED, id="regex-no-anchors"),
+        pytest.param(r"re:^https://a\.com\$", UNANCHORED, id="regex-escaped-dollar"),
+        pytest.param("re:^https://(?=a).*$", RE2_PREFIX + "invalid perl operator: (?=", id="regex-lookahead"),
+        pytest.param("re:^https://(?!evil).*$", RE2_PREFIX + "invalid perl operator: (?!", id="regex-neg-lookahead"),
+        pytest.param("re:^https://(?<=a)b$", RE2_PREFIX + "invalid perl operator: (?<=", id="regex-lookbehind"),
+        pytest.param(r"re:^(a)\1$", RE2_PREFIX + r"invalid escape sequence: \1", id="regex-backreference"),
+        pytest.param("re:^https://(a$", RE2_PREFIX + "missing ): ^https://(a$", id="regex-unbalanced"),
+        pytest.param("https://example.com/", 'not a valid origin: an origin has no path (found \'/\') '
+                     '(did you mean "https://example.com"?)', id="exact-with-slash"),
+    ],
+)
+def test_parse_pattern_errors(raw, message):
+    with pytest.raises(PatternError) as info:
+        parse_pattern(raw)
+    assert str(info.value) == message
+
+
+def test_parse_pattern_rejects_non_strings():
+    with pytest.raises(PatternError) as info:
+        parse_pattern(5)  # type: ignore[arg-type]
+    assert str(info.value) == "origin patterns must be strings"
+
+
+# --------------------------------------------------------------------------
+# OriginMatcher
+# --------------------------------------------------------------------------
+
+
+def _matcher(*raw: str) -> OriginMatcher:
+    return compile_origins(tuple(parse_pattern(r) for r in raw))
+
+
+MIXED = _matcher(
+    "https://app.example.com",
+    "https://*.example.org",
+    "http://*.example.org:8080",
+    r"re:^https://(dev|qa)-[0-9]+\.example\.net$",
+    # Anchored as text, but the alternation leaves each branch half-anchored:
+    # only a full match keeps "https://one.example.io.evil.com" out.
+    r"re:^https://one\.example\.io|https://two\.example\.io$",
+)
+
+
+@pytest.mark.parametrize(
+    ("origin", "expected"),
+    [
+        pytest.param("https://app.example.com", True, id="exact"),
+        pytest.param("https://app.example.com:8443", False, id="exact-other-port"),
+        pytest.param("http://app.example.com", False, id="exact-other-scheme"),
+        pytest.param("https://x.app.example.com", False, id="exact-not-subdomains"),
+        pytest.param("https://a.example.org", True, id="wildcard-one-level"),
+        pytest.param("https://a.b.c.example.org", True, id="wildcard-multi-level"),
+        pytest.param("https://example.org", False, id="wildcard-not-apex"),
+        pytest.param("https://barexample.org", False, id="wildcard-dot-boundary"),
+        pytest.param("https://a.example.org:8080", False, id="wildcard-port-must-match"),
+        pytest.param("http://a.example.org:8080", True, id="wildcard-with-port"),
+        pytest.param("http://a.example.org", False, id="wildcard-port-pattern-not-default"),
+        pytest.param("https://a.example.org.evil.com", False, id="wildcard-evil-suffix"),
+        pytest.param("https://dev-12.example.net", True, id="regex"),
+        pytest.param("https://qa-1.example.net", True, id="regex-alternative"),
+        pytest.param("https://dev-12.example.net.evil.com", False, id="regex-full-match-end"),
+        pytest.param("https://evil.dev-12.example.net", False, id="regex-full-match-start"),
+        pytest.param("https://dev-.example.net", False, id="regex-needs-digits"),
+        pytest.param("https://one.example.io", True, id="alternation-first"),
+        pytest.param("https://two.example.io", True, id="alternation-second"),
+        pytest.param("https://one.example.io.evil.com", False, id="alternation-first-branch-full-match"),
+        pytest.param("https://evil.com.two.example.io", False, id="alternation-second-branch-full-match"),
+        pytest.param("null", False, id="null-not-listed"),
+    ],
+)
+def test_matcher(origin, expected):
+    assert MIXED.matches(origin) is expected
+
+
+def test_matcher_wildcard_needs_a_label():
+    # Not a serialized origin, but the matcher itself must not accept an
+    # empty label in front of the suffix.
+    assert _matcher("https://*.example.com").matches("https://.example.com") is False
+
+
+def test_matcher_any_does_not_include_null():
+    matcher = _matcher("*")
+    assert matcher.allow_any is True
+    assert matcher.matches("https://anything.test") is True
+    assert matcher.matches("null") is False
+
+
+def test_matcher_null_only_when_listed():
+    assert _matcher("null").matches("null") is True
+    assert _matcher("re:^.*$").matches("null") is False
+    assert _matcher("re:^.*$").matches("https://x.test") is True
+
+
+def test_matcher_structure_and_allows_nothing():
+    matcher = _matcher("https://a.test", "https://a.test", "null", "https://*.b.test:8443")
+    assert matcher.exact == frozenset({"https://a.test"})
+    assert matcher.wildcards == (("https://", ".b.test:8443"),)
+    assert matcher.allow_null is True
+    assert matcher.allow_any is False
+    assert matcher.allows_nothing is False
+    assert compile_origins(()).allows_nothing is True
+    assert compile_origins(()).matches("https://a.test") is False
