@@ -154,6 +154,9 @@ class Gateway:
     def _no_route(self, request: web.BaseRequest, method: str, origins: tuple[str, ...]) -> web.StreamResponse:
         headers = request.headers
         fallback = self.table.fallback
+        if fallback.settings.mode == "off":
+            self.metrics.observe(NO_ROUTE, Kind.NON_CORS, "not_applicable", None, 404)
+            return _plain(404, "no route matches this request\n", None)
         decision = fallback.decide(
             method,
             origins,

@@ -162,7 +162,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if decision.reason.value == "malformed_origin":
             detail = _origin_problem(args.origin)
         elif decision.reason.value == "origin_not_allowed":
-            allowed = [p.text for p in policy.settings.origins] or ["(none)"]
+            allowed = [("re:" if p.kind == "regex" else "") + p.text for p in policy.settings.origins] or ["(none)"]
             detail += "; allowed origins: " + ", ".join(allowed)
         elif decision.reason.value == "method_not_allowed":
             detail += "; allowed methods: " + (", ".join(policy.settings.methods) if policy.settings.methods is not None else "*")

@@ -28,7 +28,7 @@ import re2
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .origins import PatternError, Pattern, parse_pattern
+from .origins import QUIET_RE2, Pattern, PatternError, parse_pattern
 
 __all__ = [
     "ConfigError",
@@ -44,7 +44,8 @@ __all__ = [
 
 DEFAULT_CONFIG_PATH = "config/gateway.yaml"
 
-# flask-cors's default method list, so a migrating team keeps its behaviour.
+# flask-cors's default method list (less OPTIONS, whose preflight the gateway
+# answers itself), so a migrating team keeps its behaviour.
 DEFAULT_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 CHROMIUM_MAX_AGE_CAP = 7200
 
@@ -82,19 +83,19 @@ class _Model(BaseModel):
 
 class _Listen(_Model):
     host: str = "0.0.0.0"
-    port: int = Field(8080, ge=0, le=65535)
+    port: int = Field(8080, ge=0, le=65535, strict=True)
 
 
 class _Admin(_Model):
     host: str = "127.0.0.1"
-    port: int = Field(9090, ge=0, le=65535)
+    port: int = Field(9090, ge=0, le=65535, strict=True)
 
 
 class _Upstream(_Model):
     url: str
     connect_timeout: float = Field(5.0, gt=0)
     read_timeout: float = Field(60.0, gt=0)
-    max_connections: int = Field(100, ge=1)
+    max_connections: int = Field(100, ge=1, strict=True)
     preserve_host: bool = True
 
 
@@ -107,7 +108,7 @@ class _Cors(_Model):
     allow_headers: StrOrList | None = None
     expose_headers: StrOrList | None = None
     supports_credentials: bool | None = None
-    max_age: int | None = Field(None, ge=0)
+    max_age: int | None = Field(None, ge=0, strict=True)
     allow_private_network: bool | None = None
     on_reject: Literal["omit", "block"] | None = None
     mode: Literal["enforce", "shadow", "off"] | None = None
@@ -136,7 +137,7 @@ class _Config(_Model):
     listen: _Listen = _Listen()
     admin: _Admin = _Admin()
     shutdown_timeout: float = Field(30.0, ge=0)
-    cache_size: int = Field(10_000, ge=1, le=10_000_000)
+    cache_size: int = Field(10_000, ge=1, le=10_000_000, strict=True)
     upstreams: dict[str, _Upstream] = Field(min_length=1)
     defaults: _Defaults = _Defaults()
     routes: list[_Route] = Field(min_length=1)
@@ -373,7 +374,7 @@ class _Compiler:
             self.error(f"{base}.path", 'must start with "/"')
         if route.path_regex is not None:
             try:
-                re2.compile(route.path_regex)
+                re2.compile(route.path_regex, options=QUIET_RE2)
             except re2.error as err:
                 detail = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else str(err)
                 self.error(f"{base}.path_regex", f"invalid regex (RE2 syntax): {detail}")
@@ -396,7 +397,6 @@ class _Compiler:
                 values[key], where[key] = getattr(defaults, key), f"{defaults_path}.{key}"
             else:
                 values[key], where[key] = None, f"{own_path}.{key}"
-        before = len(self.errors)
         mode = values["mode"] or "enforce"
         credentials = bool(values["supports_credentials"])
 
@@ -415,8 +415,9 @@ class _Compiler:
             on_reject=values["on_reject"] or "omit",
             mode=mode,
         )
-        if len(self.errors) > before or mode == "off":
-            return settings
+        # The refusals below run in every mode, also on what parsed of a block
+        # with other errors, so that all problems are reported together and
+        # `mode: off` cannot smuggle an insecure block past `check`.
         any_origin = any(p.kind == "any" for p in origins)
         if credentials and any_origin:
             self.error(
@@ -435,6 +436,14 @@ class _Compiler:
                 'cannot be true when origins allows "*": every public website could reach this private '
                 "service (CVE-2024-6221 in flask-cors); list the allowed origins",
             )
+        if credentials and any(p.kind == "null" for p in origins):
+            self.warn(
+                where["origins"],
+                '"null" with credentials: any site can send Origin: null from a sandboxed iframe '
+                "and act as your logged-in users",
+            )
+        if mode == "off":
+            return settings
         if not origins and own_path != "defaults.cors":
             self.warn(where["origins"], "no origin is allowed: every cross-origin request to this route is rejected")
         if settings.max_age is not None and settings.max_age > CHROMIUM_MAX_AGE_CAP:

@@ -57,8 +57,8 @@ _DIGITS = re.compile(r"[0-9]+")
 # hex digits makes the host an IPv4 address (or, failing that, invalid).
 _IPV4_NUMBER = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
-_re2_options = re2.Options()
-_re2_options.log_errors = False  # we report errors ourselves, with key paths
+QUIET_RE2 = re2.Options()
+QUIET_RE2.log_errors = False  # we report errors ourselves, with key paths
 
 _psl: PublicSuffixList | None = None
 
@@ -267,7 +267,7 @@ def parse_pattern(raw: str) -> Pattern:
                 "(unanchored regexes are how https://example.com.evil.com slipped through other gateways)"
             )
         try:
-            re2.compile(source, options=_re2_options)
+            re2.compile(source, options=QUIET_RE2)
         except re2.error as err:
             detail = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else str(err)
             raise PatternError(f"invalid regex (RE2 syntax, no backreferences or lookaround): {detail}") from None
@@ -359,5 +359,5 @@ def compile_origins(patterns: tuple[Pattern, ...]) -> OriginMatcher:
             scheme, rest = pattern.text.split("://*", 1)
             wildcards.append((scheme + "://", rest))
         elif pattern.kind == "regex":
-            regexes.append(re2.compile(pattern.text, options=_re2_options))
+            regexes.append(re2.compile(pattern.text, options=QUIET_RE2))
     return OriginMatcher(allow_any, allow_null, frozenset(exact), tuple(wildcards), tuple(regexes))

@@ -26,6 +26,7 @@ import re2
 
 from .cache import DecisionCache
 from .config import GatewayConfig, Route
+from .origins import QUIET_RE2
 from .policy import CorsPolicy
 
 __all__ = ["CompiledRoute", "RouteTable", "normalize_path"]
@@ -81,7 +82,7 @@ class _PathMatcher:
 
     def __init__(self, route: Route):
         self.host = route.host
-        self.regex = re2.compile(route.path_regex) if route.path_regex is not None else None
+        self.regex = re2.compile(route.path_regex, options=QUIET_RE2) if route.path_regex is not None else None
         path = route.path or "/"
         if path.endswith("/"):
             self.prefix, self.exact = path, None

@@ -251,6 +251,18 @@ async def test_no_route_is_404_with_default_cors_headers(gw, http, recorded):
     assert seen_paths(recorded) == []
 
 
+async def test_no_route_with_defaults_mode_off_has_no_cors_headers(make_gateway, http, upstream):
+    routes = '  - path: /api/\n    upstream: app\n    cors: {origins: ["https://app.example.com"], mode: enforce}\n'
+    gw = await make_gateway(
+        gateway_config(upstream.url, routes, defaults='  cors: {origins: ["https://app.example.com"], mode: off}')
+    )
+    async with http.options(
+        gw.url + "/nowhere", headers={"Origin": ALLOWED, "Access-Control-Request-Method": "PUT"}
+    ) as r:
+        assert r.status == 404
+        assert acx(r) == {}
+
+
 async def test_upstream_down_is_502_readable_by_allowed_origin(make_gateway, http):
     from .conftest import free_port
 

@@ -434,17 +434,72 @@ def test_mode_on_is_an_error():
     ) == ["routes.0.cors.mode: Input should be 'enforce', 'shadow' or 'off'"]
 
 
-def test_mode_off_skips_security_checks():
-    cfg = config(
+def test_mode_off_still_refuses_insecure_cors_blocks():
+    # A route switched off today is switched on tomorrow, and defaults.cors
+    # with mode off still judges no-route answers: refuse in every mode.
+    found = errors(
         """
+        defaults:
+          cors: {origins: "*", supports_credentials: true, mode: off}
         routes:
           - path: /
             upstream: app
             cors: {origins: "*", supports_credentials: true, mode: off}
         """
     )
+    assert [e.split(": ")[0] for e in found] == ["defaults.cors.supports_credentials", "routes.0.cors.supports_credentials"]
+
+
+def test_mode_off_skips_advisory_warnings():
+    cfg = config(
+        """
+        routes:
+          - path: /
+            upstream: app
+            cors: {mode: off, max_age: 86400}
+        """
+    )
     assert cfg.routes[0].cors.mode == "off"
     assert cfg.warnings == ()
+
+
+def test_null_with_credentials_warns():
+    cfg = config(
+        """
+        routes:
+          - path: /
+            upstream: app
+            cors: {origins: ["https://app.example.com", "null"], supports_credentials: true}
+        """
+    )
+    assert [str(w) for w in cfg.warnings] == [
+        'routes.0.cors.origins: warning: "null" with credentials: any site can send Origin: null '
+        "from a sandboxed iframe and act as your logged-in users"
+    ]
+
+
+def test_security_errors_are_reported_together_with_bad_entries():
+    found = errors(
+        """
+        routes:
+          - path: /
+            upstream: app
+            cors: {origins: ["*", "https://bad/path"], supports_credentials: true}
+        """
+    )
+    assert [e.split(": ")[0] for e in found] == ["routes.0.cors.origins.1", "routes.0.cors.supports_credentials"]
+
+
+def test_integers_are_strict():
+    found = errors(
+        """
+        routes:
+          - path: /
+            upstream: app
+            cors: {origins: ["https://a.example.com"], max_age: true}
+        """
+    )
+    assert [e.split(": ")[0] for e in found] == ["routes.0.cors.max_age"]
 
 
 # --------------------------------------------------------------------------
