@@ -296,7 +296,9 @@ def _parse_wildcard(raw: str) -> Pattern:
     host = base_rest.rsplit(":", 1)[0] if not base_rest.endswith("]") and ":" in base_rest else base_rest
     if host.startswith("[") or _valid_ipv4(host.rstrip(".")):
         raise PatternError("a subdomain wildcard needs a domain name, not an IP address")
-    if "." not in host.strip(".") or _public_suffixes().is_public(host.rstrip(".")):
+    # *.localhost is the one single-label exception: every name under it is
+    # this machine's loopback (RFC 6761), so no other party can own one.
+    if host != "localhost" and ("." not in host.strip(".") or _public_suffixes().is_public(host.rstrip("."))):
         raise PatternError(
             f'"*.{host}" would allow every site under the public suffix "{host}"; '
             "list your own domain, e.g. https://*.example.com"

@@ -264,7 +264,7 @@ RE2_PREFIX = "invalid regex (RE2 syntax, no backreferences or lookaround): "
         pytest.param("https://*.co.uk", PUBLIC_SUFFIX.format("co.uk"), id="star-co-uk"),
         pytest.param("https://*.github.io", PUBLIC_SUFFIX.format("github.io"), id="star-github-io-private-psl"),
         pytest.param("HTTPS://*.COM", PUBLIC_SUFFIX.format("com"), id="star-com-uppercase"),
-        pytest.param("https://*.localhost", PUBLIC_SUFFIX.format("localhost"), id="single-label"),
+        pytest.param("https://*.internal", PUBLIC_SUFFIX.format("internal"), id="single-label"),
         pytest.param("https://a.*.example.com", NOT_LEFTMOST, id="wildcard-middle"),
         pytest.param("https://*example.com", NOT_LEFTMOST, id="wildcard-partial-label"),
         pytest.param("https://app*.example.com", NOT_LEFTMOST, id="wildcard-label-suffix"),
@@ -378,3 +378,15 @@ def test_matcher_structure_and_allows_nothing():
     assert matcher.allows_nothing is False
     assert compile_origins(()).allows_nothing is True
     assert compile_origins(()).matches("https://a.test") is False
+
+
+def test_wildcard_under_localhost_is_allowed_and_matches_only_subdomains():
+    # Every name under localhost is loopback (RFC 6761): a dev setup's *.localhost is safe.
+    pattern = parse_pattern("http://*.localhost:3000")
+    assert pattern == Pattern("wildcard", "http://*.localhost:3000")
+    matcher = compile_origins((pattern,))
+    assert matcher.matches("http://app.localhost:3000")
+    assert matcher.matches("http://a.b.localhost:3000")
+    assert not matcher.matches("http://localhost:3000")
+    assert not matcher.matches("http://app.localhost:3001")
+    assert not matcher.matches("http://evillocalhost:3000")
