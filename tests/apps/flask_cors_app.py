@@ -11,6 +11,7 @@ def create_app() -> Flask:
     CORS(app, supports_credentials=True, expose_headers=["X-Upstream"])
 
     @app.route("/api/data", methods=["GET", "POST", "PUT"])
+    @app.route("/fc/data", methods=["GET", "POST", "PUT"])
     def data():
         response = jsonify(source="flask-cors app")
         response.headers["X-Upstream"] = "yes"

@@ -113,6 +113,28 @@ def create_app() -> Flask:
 
         return Response(generate(), headers={"Content-Length": str(10 * 65536)}, mimetype="application/octet-stream")
 
+    @api.get("/set-cookie")
+    def set_cookie():
+        response = jsonify(set=True)
+        response.set_cookie("session", "s3cret", path="/", samesite="Lax", httponly=True)
+        return response
+
+    @api.get("/whoami")
+    def whoami():
+        return jsonify(session=request.cookies.get("session"))
+
+    @api.get("/drip")
+    def drip():
+        chunks = int(request.args.get("chunks", "4"))
+        delay = float(request.args.get("delay", "0.2"))
+
+        def generate():
+            for i in range(chunks):
+                yield (f"chunk-{i};".ljust(1024, ".")).encode()
+                time.sleep(delay)
+
+        return Response(generate(), mimetype="text/plain")
+
     @api.post("/upload")
     def upload():
         total = 0
@@ -132,6 +154,7 @@ def create_app() -> Flask:
         return response
 
     # The same endpoints under every prefix the tests route differently.
-    for prefix in ("/api", "/public", "/blocked", "/other"):
+    for prefix in ("/api", "/public", "/blocked", "/other", "/creds", "/anyhdr", "/credsany", "/wild", "/regex",
+                   "/cached", "/nocache", "/timeout", "/pna"):
         app.register_blueprint(api, url_prefix=prefix, name=prefix.strip("/"))
     return app

@@ -10,81 +10,13 @@
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from dataclasses import dataclass
-from pathlib import Path
-
 import aiohttp
 import pytest
 
 from gateway.app import Gateway
 from gateway.config import parse_config
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port} after {timeout}s")
-
-
-@dataclass
-class Upstream:
-    port: int
-    proc: subprocess.Popen
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def requests(self) -> list[dict]:
-        with urllib.request.urlopen(f"{self.url}/__requests", timeout=5) as response:
-            return json.load(response)
-
-    def clear(self) -> None:
-        request = urllib.request.Request(f"{self.url}/__requests", method="DELETE")
-        urllib.request.urlopen(request, timeout=5).close()
-
-
-def start_wsgi(target: str) -> Upstream:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.apps.serve", target, str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(port, proc)
-    return Upstream(port, proc)
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
+from ..support import ROOT, free_port, start_wsgi, stop_process, wait_for_port  # noqa: F401 (re-exported)
 
 @pytest.fixture(scope="session")
 def upstream():
