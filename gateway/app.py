@@ -27,8 +27,8 @@ from multidict import CIMultiDict
 
 from .config import GatewayConfig
 from .metrics import NO_ROUTE, Metrics
-from .policy import Decision, Kind, upstream_would_allow
-from .proxy import MidStreamFailure, UpstreamError, UpstreamPool
+from .policy import Decision, Kind, allowed_methods_differ, upstream_would_allow
+from .proxy import ClientBodyError, ClientGone, MidStreamFailure, UpstreamError, UpstreamPool
 from .routes import CompiledRoute, RouteTable, normalize_path
 
 __all__ = ["Gateway"]
@@ -70,7 +70,9 @@ def strip_cors_headers(headers: CIMultiDict) -> None:
 
 
 def _plain(status: int, text: str, decision: Decision | None) -> web.Response:
+    """A response made by the gateway itself, with the decision's CORS headers."""
     response = web.Response(status=status, text=text, content_type="text/plain", charset="utf-8")
+    response.headers["Server"] = "cors-gateway"
     if decision is not None:
         response.headers.extend(decision.headers)
         merge_vary(response.headers, decision.vary)
@@ -102,18 +104,16 @@ class Gateway:
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         headers = request.headers
         raw_path = request.raw_path
-        path, question, query = raw_path.partition("?")
-        normal = normalize_path(path)
-        if normal is None:
-            self.metrics.observe(NO_ROUTE, Kind.NON_CORS, "not_applicable", None, 400)
-            return _plain(400, "bad request path: dot-segments and encoded slashes are refused\n", None)
-        target = raw_path if normal is path else normal + question + query
-        route = self.table.match(headers.get("Host"), normal)
         method = request.method
         origins = headers.getall("Origin", ())
+        path = normalize_path(raw_path.partition("?")[0])
+        if path is None:
+            return self._no_route(request, method, origins, 400, "bad request path: dot-segments and backslashes are refused\n")
+        target = raw_path  # forwarded as sent; `path` is how the upstream will read it
+        route = self.table.match(headers.get("Host"), path)
 
         if route is None:
-            return self._no_route(request, method, origins)
+            return self._no_route(request, method, origins, 404, "no route matches this request\n")
         mode = route.mode
         if mode == "off":
             return await self._proxy(request, target, route, None, strip=False)
@@ -151,12 +151,15 @@ class Gateway:
                 return _plain(403, decision.message, decision)
         return await self._proxy(request, target, route, decision, strip=True)
 
-    def _no_route(self, request: web.BaseRequest, method: str, origins: tuple[str, ...]) -> web.StreamResponse:
+    def _no_route(
+        self, request: web.BaseRequest, method: str, origins: tuple[str, ...], status: int, text: str
+    ) -> web.StreamResponse:
+        """Answer a request the gateway refuses itself (404, 400), judged by defaults.cors."""
         headers = request.headers
         fallback = self.table.fallback
         if fallback.settings.mode == "off":
-            self.metrics.observe(NO_ROUTE, Kind.NON_CORS, "not_applicable", None, 404)
-            return _plain(404, "no route matches this request\n", None)
+            self.metrics.observe(NO_ROUTE, Kind.NON_CORS, "not_applicable", None, status)
+            return _plain(status, text, None)
         decision = fallback.decide(
             method,
             origins,
@@ -174,7 +177,7 @@ class Gateway:
             else:
                 response = _plain(403, decision.message, decision)
         else:
-            response = _plain(404, "no route matches this request\n", decision)
+            response = _plain(status, text, decision)
         self.metrics.observe(NO_ROUTE, decision.kind, decision.label, decision.reason, response.status)
         return response
 
@@ -206,10 +209,17 @@ class Gateway:
             # A rejected decision carries no Access-Control-Allow-* headers,
             # only Vary, so passing it on never grants what the policy refused.
             response = _plain(err.status, f"{err}\n", decision)
+        except ClientBodyError as err:
+            # The client's upload stalled or broke: not the upstream's fault.
+            response = _plain(err.status, f"{err}\n", decision)
+            response.force_close()
         except MidStreamFailure as err:
             self.metrics.upstream_errors.labels(upstream, err.error.kind).inc()
             self.metrics.observe(route.name, kind, label, reason, 502)
             return err.response  # the connection is already aborted
+        except ClientGone as err:
+            self.metrics.observe(route.name, kind, label, reason, err.response.status)
+            return err.response
         self.metrics.observe(route.name, kind, label, reason, response.status)
         return response
 
@@ -239,7 +249,9 @@ class Gateway:
             if not disagree and decision.kind is Kind.PREFLIGHT and decision.allowed:
                 ours = dict(decision.headers).get("Access-Control-Allow-Credentials") == "true"
                 theirs = observed.get("access-control-allow-credentials") == "true"
-                disagree = ours != theirs
+                disagree = ours != theirs or allowed_methods_differ(
+                    route.route.cors.methods, observed.get("access-control-allow-methods"), ours
+                )
             if disagree:
                 self.metrics.shadow_disagreements.labels(route.name, decision.kind.value).inc()
                 if log.isEnabledFor(logging.WARNING):

@@ -120,7 +120,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     table = RouteTable(config)
     path = normalize_path(args.path.partition("?")[0])
     if path is None:
-        print("route: (none)  -- the path is refused with 400 (dot-segments, encoded slashes or backslashes)")
+        print("route: (none)  -- the path is refused with 400 (dot-segments or backslashes)")
         print("decision: rejected")
         print("reason: no_route")
         return 0

@@ -16,11 +16,17 @@ Rules follow the WHATWG Fetch standard's CORS protocol:
   listed or echoed instead (echoed only after validation as HTTP tokens).
 * ``allow_headers: "*"`` echoes the requested names, because a literal ``*``
   never covers ``Authorization``.
-* Caching and ``Vary``: a response whose headers were chosen by looking at
-  ``Origin`` says ``Vary: Origin``.  A public route answers the same
-  ``Access-Control-Allow-Origin: *`` to every request, with or without
-  ``Origin`` (Fetch, "CORS protocol and HTTP caches"), so its allowed answers
-  need no ``Vary: Origin``; its rejections (malformed origin, ``null``) do.
+* Caching and ``Vary``: every response says ``Vary: Origin`` except the
+  allowed answers of a public route, which are the same
+  ``Access-Control-Allow-Origin: *`` for every origin.  A request without
+  ``Origin`` gets no ``Access-Control-*`` headers, and its response varies on
+  ``Origin``, so a shared cache never serves that header-less answer to a
+  CORS request (the trap Fetch's "CORS protocol and HTTP caches" describes),
+  nor a rejection (malformed origin, ``null``) to an allowed origin.
+* ``methods`` apply to preflights and to actual requests (a simple POST on a
+  GET-only route is not shared, and ``block`` keeps it from the upstream);
+  HEAD is allowed wherever GET is, and a plain OPTIONS (no
+  ``Access-Control-Request-Method``) is judged by its origin only.
 
 Everything that does not depend on the request is built once in
 ``CorsPolicy.__init__``; the per-origin part is built once per origin and kept
@@ -37,7 +43,7 @@ from .cache import DecisionCache
 from .config import CorsSettings
 from .origins import MAX_ORIGIN_LENGTH, compile_origins, is_serialized_origin
 
-__all__ = ["CorsPolicy", "Decision", "Kind", "Reason", "upstream_would_allow"]
+__all__ = ["CorsPolicy", "Decision", "Kind", "Reason", "allowed_methods_differ", "upstream_would_allow"]
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -171,9 +177,8 @@ class CorsPolicy:
         self._rejected_preflight = {
             r: Decision(Kind.PREFLIGHT, False, r, (), self._preflight_vary, 403) for r in Reason
         }
-        public_headers = ((ACAO, "*"),) + expose if self.public else ()
         # The answer to a request without Origin (not a CORS request).
-        self.non_cors = Decision(Kind.NON_CORS, None, None, public_headers, self._actual_vary)
+        self.non_cors = Decision(Kind.NON_CORS, None, None, (), ("Origin",))
         self._malformed_verdict = _OriginVerdict(False, self._rejected_actual[Reason.MALFORMED_ORIGIN], ())
 
     # -- per-origin part, cached ------------------------------------------
@@ -227,7 +232,7 @@ class CorsPolicy:
         verdict = self._verdict(origins[0])
         if not verdict.allowed:
             return verdict.actual
-        if self._methods is not None and method not in self._methods:
+        if self._methods is not None and method not in self._methods and method != "OPTIONS":
             return self._rejected_actual[Reason.METHOD_NOT_ALLOWED]
         return verdict.actual
 
@@ -362,3 +367,22 @@ def upstream_would_allow(
             continue
         return False
     return True
+
+
+# Never part of a method comparison: browsers allow the safelisted ones
+# whatever a preflight says, and the gateway answers OPTIONS preflights itself.
+_NOT_COMPARED_METHODS = _SAFELISTED_METHODS | {"OPTIONS"}
+
+
+def allowed_methods_differ(ours: tuple[str, ...] | None, acam: str | None, credentials: bool) -> bool:
+    """Shadow mode: would a cached preflight let a page use other methods?
+
+    ``ours`` is the route's configured methods (None: any), ``acam`` the
+    upstream's Access-Control-Allow-Methods.  A browser caches the allowed
+    methods of a preflight, so a later request with another method behaves
+    differently when the lists differ.
+    """
+    theirs = {item.strip() for item in (acam or "").split(",") if item.strip()}
+    if ours is None or ("*" in theirs and not credentials):
+        return False  # either side allows any method: only the requested one can be compared
+    return set(ours) - _NOT_COMPARED_METHODS != theirs - _NOT_COMPARED_METHODS

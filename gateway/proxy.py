@@ -27,16 +27,19 @@ from yarl import URL
 
 from .config import Upstream
 
-__all__ = ["MidStreamFailure", "UpstreamError", "UpstreamPool", "hop_by_hop_names"]
+__all__ = ["ClientBodyError", "ClientGone", "MidStreamFailure", "UpstreamError", "UpstreamPool", "hop_by_hop_names"]
 
 log = logging.getLogger("gateway.proxy")
 
-CHUNK = 64 * 1024
 
 # RFC 9110 7.6.1 plus the legacy names proxies must not forward.
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
 )
+# Request headers never forwarded: Expect is answered by the gateway itself,
+# Forwarded is client-supplied and replaced by the X-Forwarded-* set below.
+_NOT_FORWARDED = frozenset({"expect", "forwarded"})
+_REPLACED_PREFIXES = ("proxy-", "x-forwarded-")
 # Headers aiohttp's client would invent if the client did not send them.
 _AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 
@@ -117,7 +120,8 @@ class UpstreamPool:
         """Send ``request`` upstream (to path-and-query ``target``) and stream the answer back.
 
         ``decorate(status, headers)`` edits the response headers (CORS) before
-        they are sent.  Raises UpstreamError before the head is sent.
+        they are sent.  Raises UpstreamError, or ClientBodyError when the
+        client's own upload stalls or breaks, before the head is sent.
         """
         upstream = self.upstreams[upstream_name]
         session = self._sessions[upstream_name]
@@ -126,7 +130,7 @@ class UpstreamPool:
         headers = CIMultiDict()
         for name, value in incoming.items():
             lower = name.lower()
-            if lower in drop or lower.startswith("proxy-") or lower.startswith("x-forwarded-"):
+            if lower in drop or lower in _NOT_FORWARDED or lower.startswith(_REPLACED_PREFIXES):
                 continue
             headers.add(name, value)
         host = incoming.get("Host", "")
@@ -141,8 +145,13 @@ class UpstreamPool:
         skip = [name for name in _AUTO_HEADERS if name not in incoming]
 
         body = None
+        body_state = _BodyState()
         if request.body_exists:
-            body = _stream_body(request)
+            if _expects_continue(request):
+                # The request is going to be forwarded: tell the client to send
+                # its body (the upstream never sees Expect; we stream for it).
+                await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            body = _stream_body(request, upstream.read_timeout, body_state)
 
         url = URL(upstream.url + target, encoded=True)
         try:
@@ -157,6 +166,8 @@ class UpstreamPool:
                 chunked=None,
             )
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
+            if body_state.error is not None:
+                raise body_state.error from err
             raise _classify(err) from err
 
         async with upstream_response:
@@ -164,28 +175,83 @@ class UpstreamPool:
             drop = hop_by_hop_names(upstream_response.headers)
             for raw_name, raw_value in upstream_response.raw_headers:
                 name = raw_name.decode("latin-1")
-                if name.lower() in drop:
+                lower = name.lower()
+                if lower in drop or lower.startswith("proxy-"):
                     continue
                 response_headers.add(name, raw_value.decode("latin-1"))
             decorate(upstream_response.status, response_headers)
-            response = web.StreamResponse(status=upstream_response.status, reason=upstream_response.reason)
+            response = _ProxiedResponse(status=upstream_response.status, reason=upstream_response.reason)
             response.headers.extend(response_headers)
-            if "Content-Length" not in response_headers and request.method != "HEAD":
-                response.enable_chunked_encoding()
+            # aiohttp picks the framing: chunked on HTTP/1.1 without a length,
+            # close-delimited on HTTP/1.0, none for HEAD, 1xx, 204 and 304.
             await response.prepare(request)
-            try:
-                async for chunk in upstream_response.content.iter_chunked(CHUNK):
+            content = upstream_response.content
+            while True:
+                try:
+                    chunk = await content.readany()
+                except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+                    # Too late for a status: cut the client connection so it
+                    # sees a truncated body rather than a complete-looking one.
+                    error = _classify(err)
+                    log.warning("upstream %s failed mid-response: %s", upstream_name, error.kind)
+                    if request.transport is not None:
+                        request.transport.abort()
+                    raise MidStreamFailure(error, response) from err
+                if not chunk:
+                    break
+                try:
                     await response.write(chunk)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as err:
-                # Too late for a status: cut the client connection so it sees
-                # a truncated body rather than a complete-looking one.
-                error = _classify(err)
-                log.warning("upstream %s failed mid-response: %s", upstream_name, error.kind)
-                if request.transport is not None:
-                    request.transport.abort()
-                raise MidStreamFailure(error, response) from err
+                except (ConnectionError, aiohttp.ClientConnectionError) as err:
+                    log.debug("client closed the connection mid-response")
+                    raise ClientGone(response) from err
             await response.write_eof()
             return response
+
+
+class _ProxiedResponse(web.StreamResponse):
+    """A StreamResponse that adds no Content-Type the upstream did not send.
+
+    aiohttp defaults a missing Content-Type to application/octet-stream, which
+    would change how browsers sniff the upstream's body.
+    """
+
+    async def _prepare_headers(self) -> None:
+        had_type = "Content-Type" in self._headers
+        await super()._prepare_headers()
+        if not had_type:
+            self._headers.popall("Content-Type", None)
+
+
+class ClientBodyError(Exception):
+    """The client's request body stalled (408) or broke off (400) before the upstream answered."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status = status
+
+
+class ClientGone(Exception):
+    """The client closed its connection while the response was streaming."""
+
+    def __init__(self, response: web.StreamResponse):
+        super().__init__("client closed the connection")
+        self.response = response
+
+
+class _BodyState:
+    __slots__ = ("error",)
+
+    def __init__(self) -> None:
+        self.error: ClientBodyError | None = None
+
+
+def _expects_continue(request: web.BaseRequest) -> bool:
+    expect = request.headers.get("Expect")
+    return (
+        expect is not None
+        and expect.strip().lower() == "100-continue"
+        and request.version >= aiohttp.HttpVersion11
+    )
 
 
 class MidStreamFailure(Exception):
@@ -197,7 +263,21 @@ class MidStreamFailure(Exception):
         self.response = response
 
 
-async def _stream_body(request: web.BaseRequest):
-    async for chunk in request.content.iter_chunked(CHUNK):
+async def _stream_body(request: web.BaseRequest, timeout: float, state: _BodyState):
+    """The client's body, each read bounded by ``timeout`` (a stalled uploader
+    must not hold an upstream connection forever)."""
+    content = request.content
+    while True:
+        try:
+            async with asyncio.timeout(timeout):
+                chunk = await content.readany()
+        except TimeoutError:
+            state.error = ClientBodyError(408, "the request body stalled")
+            raise state.error from None
+        except Exception as err:  # noqa: BLE001 - any failure here is the client's
+            state.error = ClientBodyError(400, "the request body was cut off")
+            raise state.error from err
+        if not chunk:
+            return
         yield chunk
 

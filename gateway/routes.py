@@ -7,12 +7,12 @@ must match the whole path (RE2, linear time), and an optional ``host`` must
 equal the request's host name (port ignored).  Matching is case-sensitive,
 as URL paths are: ``/API/`` never takes ``/api/``'s policy.
 
-The path a route is matched against is the path that is forwarded:
-``normalize_path`` decodes percent-encoded unreserved characters (``%61`` is
-``a``, as RFC 3986 says they are equivalent, and as Flask decodes them) and
-merges repeated slashes; a path that could still mean another route to the
-upstream (dot-segments such as ``/public/../admin``, ``%2e%2e``, an encoded
-``/`` or backslash, a raw backslash) is refused with 400.
+Routes are matched on the path *as the upstream will read it*: Flask (and
+most frameworks) percent-decode the path, and Werkzeug merges repeated
+slashes, so ``normalize_path`` does the same for matching, while the raw path
+is forwarded untouched.  A path with dot-segments (``/public/../admin``,
+``/public/%2e%2e/admin``) or a backslash is refused with 400: upstreams
+disagree on how to resolve those, so no policy could be applied safely.
 
 Pure code: the gateway and ``cors-gateway explain`` share it.
 """
@@ -31,27 +31,22 @@ from .policy import CorsPolicy
 
 __all__ = ["CompiledRoute", "RouteTable", "normalize_path"]
 
-_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _SLASHES = re.compile(r"//+")
 
 
-def _decode_unreserved(match: re.Match) -> str:
-    char = chr(int(match.group(1), 16))
-    return char if char in _UNRESERVED else match.group(0)
+def _decode(match: re.Match) -> str:
+    return chr(int(match.group(1), 16))
 
 
 def normalize_path(path: str) -> str | None:
-    """The path to match and forward, or None if it must be refused (400)."""
+    """The path to match routes on, or None if the request must be refused (400)."""
     if not path.startswith("/"):
         return None
     if "%" not in path and "//" not in path and "/." not in path and "\\" not in path:
         return path  # the common case: nothing to do
     if "%" in path:
-        path = _ESCAPE.sub(_decode_unreserved, path)
-        lowered = path.lower()
-        if "%2f" in lowered or "%5c" in lowered:
-            return None
+        path = _ESCAPE.sub(_decode, path)
     if "\\" in path:
         return None
     if "//" in path:

@@ -82,6 +82,13 @@ def create_app() -> Flask:
     def status(code: int):
         return Response(status=code)
 
+    @api.get("/untyped")
+    def untyped():
+        response = Response(b"raw bytes")
+        del response.headers["Content-Type"]
+        response.headers["Proxy-Authenticate"] = 'Basic realm="upstream"'
+        return response
+
     @api.get("/error")
     def error():
         return jsonify(error="boom"), 500

@@ -179,7 +179,8 @@ CASES = [
     C("exact", get(APP, "DELETE"), no_actual(BAD_METHOD), id="exact-actual-method-not-allowed"),
     C("exact", get(APP, "PATCH"), ok_actual((ACAO, APP), *EXACT_ACTUAL), id="exact-actual-PATCH-allowed"),
     C("exact", get(APP, "patch"), no_actual(BAD_METHOD), id="exact-actual-lowercase-patch-is-not-PATCH"),
-    C("exact", get(APP, "OPTIONS"), no_actual(BAD_METHOD), id="exact-options-without-acrm-is-actual"),
+    # A plain OPTIONS (no ACRM) is forwarded and judged by its origin only.
+    C("exact", get(APP, "OPTIONS"), ok_actual((ACAO, APP), *EXACT_ACTUAL), id="exact-options-without-acrm-is-actual"),
     C("exact", get(None), not_cors(), id="exact-no-origin-varies-on-origin"),
     C("exact", get(None, "OPTIONS"), not_cors(), id="exact-options-no-origin-not-cors"),
     # preflights
@@ -318,7 +319,9 @@ CASES = [
       id="public-actual-star-no-vary-origin"),
     C("public", get("https://anyone.test", "PURGE"), ok_actual((ACAO, "*"), (ACEH, "*"), vary=()),
       id="public-actual-any-method"),
-    C("public", get(None), not_cors((ACAO, "*"), (ACEH, "*"), vary=()), id="public-no-origin-same-answer"),
+    # No Access-Control-* without Origin, and Vary: Origin so a cache never
+    # serves this header-less answer to a CORS request.
+    C("public", get(None), not_cors(), id="public-no-origin-no-headers-varies"),
     C("public", get("null"), no_actual(NOT_ALLOWED), id="public-null-rejected-varies"),
     C("public", get("https://anyone.test/"), no_actual(MALFORMED), id="public-malformed-rejected-varies"),
     C("public", pf("https://anyone.test", "DELETE", "Authorization, X-Custom"),
