@@ -6,10 +6,16 @@ Validation happens in two passes, and *all* problems are reported together:
    each error (``routes.0.cors.max_age: ...``).
 2. Meaning (this module): each route's ``cors`` is merged over
    ``defaults.cors`` (a route's key replaces the default's key, no list union),
-   origin patterns are parsed, and security mistakes are refused: ``*`` with
-   credentials, unanchored ``re:`` patterns, wildcards over public suffixes,
-   private-network access for every origin.  Errors name the key where the
-   offending value was written (the route's or ``defaults.cors``).
+   origin patterns are parsed, and security mistakes are refused: ``*`` (or a
+   ``re:`` pattern that matches any origin) with credentials or with
+   private-network access, unanchored ``re:`` patterns, wildcards over public
+   suffixes.
+   Errors name the key where the offending value was written (the route's or
+   ``defaults.cors``).
+
+When pass 1 fails, pass 2 still runs on the data without the values pass 1
+refused, so a typo elsewhere cannot hide a security mistake; pass 1's errors
+come first.
 
 Nothing here does I/O beyond reading the file, and nothing is compiled for the
 hot path: ``policy.py`` and ``routes.py`` turn these objects into matchers.
@@ -17,6 +23,7 @@ hot path: ``policy.py`` and ``routes.py`` turn these objects into matchers.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from dataclasses import dataclass, field
@@ -28,7 +35,7 @@ import re2
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .origins import QUIET_RE2, Pattern, PatternError, parse_pattern
+from .origins import QUIET_RE2, Pattern, PatternError, parse_pattern, regex_matches_any
 
 __all__ = [
     "ConfigError",
@@ -133,11 +140,22 @@ class _Route(_Model):
     cors: _Cors = _Cors()
 
 
+class _MetricsSettings(_Model):
+    max_origin_labels: int = Field(100, ge=0, le=10_000, strict=True)
+
+
+class _AccessLog(_Model):
+    enabled: bool = True
+    sample_rate: float = Field(1.0, ge=0.0, le=1.0)
+
+
 class _Config(_Model):
     listen: _Listen = _Listen()
     admin: _Admin = _Admin()
     shutdown_timeout: float = Field(30.0, ge=0)
     cache_size: int = Field(10_000, ge=1, le=10_000_000, strict=True)
+    metrics: _MetricsSettings = _MetricsSettings()
+    access_log: _AccessLog = _AccessLog()
     upstreams: dict[str, _Upstream] = Field(min_length=1)
     defaults: _Defaults = _Defaults()
     routes: list[_Route] = Field(min_length=1)
@@ -185,6 +203,17 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    max_origin_labels: int = 100  # distinct origin label values per route, then "__other__"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessLogSettings:
+    enabled: bool = True
+    sample_rate: float = 1.0  # share of allowed, non-5xx requests logged
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     listen_host: str
     listen_port: int
@@ -195,6 +224,8 @@ class GatewayConfig:
     upstreams: dict[str, Upstream]
     routes: tuple[Route, ...]
     defaults_cors: CorsSettings
+    metrics: MetricsSettings = MetricsSettings()
+    access_log: AccessLogSettings = AccessLogSettings()
     warnings: tuple[Issue, ...] = field(default=())
     source: str = "<string>"
 
@@ -213,6 +244,12 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
     result: dict = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "mapping keys must be plain values, not lists or mappings", key_node.start_mark
+            ) from None
         if key in result:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -257,8 +294,129 @@ def parse_config(text: str, source: str = "<string>") -> GatewayConfig:
     try:
         model = _Config.model_validate(data)
     except ValidationError as err:
-        raise ConfigError([_pydantic_issue(e) for e in err.errors() if not _redundant_union_error(e)]) from None
+        raise _shape_and_meaning_error(data, err, source) from None
     return _Compiler(source).compile(model)
+
+
+# --------------------------------------------------------------------------
+# Pass 2 despite pass 1 errors
+# --------------------------------------------------------------------------
+
+# A shape error must not hide a security mistake elsewhere (`max_age: 1.5`
+# next to `"*"` with credentials).  So the values pass 1 refused are taken out
+# of a copy of the data and, if what is left validates, pass 2 runs on it too.
+# Its issues at or under a refused value's path are dropped: they would only
+# be about the gap.  Where a gap would make pass 2 say something misleading
+# elsewhere, the value is replaced by a stand-in instead:
+#
+# * a list item, because removing it would renumber the items after it;
+# * a key of a ``cors`` block, because without it the route would fall back
+#   to ``defaults.cors`` (null keeps the key set, meaning "not set");
+# * an upstream, whose absence would make its routes' ``upstream`` unknown;
+# * a required key, or one whose absence pass 2 judges: with no ``path`` a
+#   route has "neither path nor path_regex", and a default port may clash
+#   with the other listener's (port 0 never clashes).
+#
+# A stand-in's own issues are at the refused value's path, so they are dropped.
+_MAX_PRUNE_ATTEMPTS = 5
+_STAND_INS: dict[str, Any] = {"url": "", "upstream": "", "path": "", "path_regex": "", "port": 0}
+_ROUTE_STAND_IN = {"path": "", "upstream": ""}
+_UPSTREAM_STAND_IN = {"url": ""}
+
+
+def _shape_errors(err: ValidationError) -> list[dict]:
+    return [e for e in err.errors() if not _redundant_union_error(e)]
+
+
+def _shape_and_meaning_error(data: dict, err: ValidationError, source: str) -> ConfigError:
+    shape = _shape_errors(err)
+    errors = [_pydantic_issue(e) for e in shape]
+    pruned: set[str] = set()
+    model = _validate_pruned(data, shape, pruned)
+    if model is None:
+        return ConfigError(errors)
+    compiler = _Compiler(source)
+    try:
+        compiler.compile(model)
+    except ConfigError:
+        pass  # its issues are on the compiler
+
+    def new(issue: Issue) -> bool:
+        return not any(issue.path == p or issue.path.startswith(f"{p}.") for p in pruned)
+
+    return ConfigError(
+        errors + [i for i in compiler.errors if new(i)],
+        [i for i in compiler.warnings if new(i)],
+    )
+
+
+def _validate_pruned(data: dict, shape: list[dict], pruned: set[str]) -> _Config | None:
+    """Validate a copy of ``data`` without the values pydantic refused, or None.
+
+    ``pruned`` receives the key path of every value taken out: those of pass 1,
+    and any a later attempt refused (a YAML alias can share a value).
+    """
+    copied = copy.deepcopy(data)
+    for _ in range(_MAX_PRUNE_ATTEMPTS):
+        for error in shape:
+            loc = tuple(p for i, p in enumerate(error["loc"]) if not _is_union_tag(error["loc"], i))
+            if not _prune(copied, loc, error["type"]):
+                return None
+            pruned.add(_pydantic_issue(error).path)
+        try:
+            return _Config.model_validate(copied)
+        except ValidationError as err:
+            shape = _shape_errors(err)
+    return None
+
+
+def _prune(data: dict, loc: tuple, kind: str) -> bool:
+    """Take the value at ``loc`` out of ``data``, or put a stand-in there.
+
+    False when that cannot fix the problem (``routes`` or ``upstreams`` is
+    missing or refused as a whole).
+    """
+    if loc and loc[-1] == "[key]":  # a mapping key of the wrong type: drop the entry
+        loc, kind = loc[:-1], "invalid_key"
+    if not loc:
+        return False
+    parent: Any = data
+    for part in loc[:-1]:
+        if isinstance(parent, dict) and _has_key(parent, part):
+            parent = parent[part]
+        elif isinstance(parent, list) and type(part) is int and 0 <= part < len(parent):
+            parent = parent[part]
+        else:
+            return True  # already gone with a container taken out before
+    key = loc[-1]
+    if isinstance(parent, list):
+        if type(key) is int and 0 <= key < len(parent):
+            parent[key] = copy.deepcopy(_ROUTE_STAND_IN) if loc[:-1] == ("routes",) else ""
+        return True
+    if not isinstance(parent, dict):
+        return True
+    if kind in ("extra_forbidden", "invalid_key"):
+        if _has_key(parent, key):
+            del parent[key]
+        return True
+    if len(loc) == 2 and loc[0] == "upstreams":
+        parent[key] = copy.deepcopy(_UPSTREAM_STAND_IN)
+    elif len(loc) >= 2 and loc[-2] == "cors" and key in _CORS_KEYS:
+        parent[key] = None
+    elif key in _STAND_INS:
+        parent[key] = _STAND_INS[key]
+    elif kind == "missing":
+        return False
+    elif _has_key(parent, key):
+        del parent[key]
+    return True
+
+
+def _has_key(mapping: dict, key: Any) -> bool:
+    try:
+        return key in mapping
+    except TypeError:  # unhashable
+        return False
 
 
 # pydantic reports the members of the ``str | list[str]`` cors keys as extra
@@ -343,6 +501,8 @@ class _Compiler:
             admin_port=model.admin.port,
             shutdown_timeout=model.shutdown_timeout,
             cache_size=model.cache_size,
+            metrics=MetricsSettings(model.metrics.max_origin_labels),
+            access_log=AccessLogSettings(model.access_log.enabled, model.access_log.sample_rate),
             upstreams=upstreams,
             routes=tuple(routes),
             defaults_cors=defaults_cors,
@@ -400,7 +560,7 @@ class _Compiler:
         mode = values["mode"] or "enforce"
         credentials = bool(values["supports_credentials"])
 
-        origins = self._origins(values["origins"], where["origins"], credentials)
+        origins, open_regexes = self._origins(values["origins"], where["origins"], credentials)
         methods = self._names(values["methods"], where["methods"], upper=True)
         allow_headers = self._names(values["allow_headers"], where["allow_headers"])
         expose_headers = self._names(values["expose_headers"], where["expose_headers"])
@@ -436,6 +596,14 @@ class _Compiler:
                 'cannot be true when origins allows "*": every public website could reach this private '
                 "service (CVE-2024-6221 in flask-cors); list the allowed origins",
             )
+        if settings.allow_private_network and open_regexes:
+            regex_path, probe = open_regexes[0]
+            self.error(
+                where["allow_private_network"],
+                f"cannot be true when a re: pattern in origins matches any origin ({regex_path} matched {probe}): "
+                "every public website could reach this private service (CVE-2024-6221 in flask-cors); "
+                "anchor it to your own domains",
+            )
         if credentials and any(p.kind == "null" for p in origins):
             self.warn(
                 where["origins"],
@@ -450,11 +618,13 @@ class _Compiler:
             self.warn(where["max_age"], f"Chromium caps preflight caching at {CHROMIUM_MAX_AGE_CAP} seconds")
         return settings
 
-    def _origins(self, value: Any, path: str, credentials: bool) -> tuple[Pattern, ...]:
+    def _origins(self, value: Any, path: str, credentials: bool) -> tuple[tuple[Pattern, ...], list[tuple[str, str]]]:
+        """The parsed patterns, and (key path, probe matched) for each re: pattern open to any origin."""
         if value is None:
-            return ()
+            return (), []
         items = [value] if isinstance(value, str) else list(value)
         patterns: list[Pattern] = []
+        open_regexes: list[tuple[str, str]] = []
         for i, raw in enumerate(items):
             item_path = path if isinstance(value, str) else f"{path}.{i}"
             try:
@@ -464,10 +634,25 @@ class _Compiler:
                 continue
             for warning in pattern.warnings:
                 self.warn(item_path, warning)
-            if credentials and pattern.kind == "exact" and pattern.text.startswith("http://"):
-                host = pattern.text[7:]
+            probe = regex_matches_any(pattern)
+            if probe is not None:
+                open_regexes.append((item_path, probe))
+                if credentials:
+                    self.error(
+                        item_path,
+                        f"re: pattern matches any origin (it matched {probe}); with credentials that lets every "
+                        "website act as your users — anchor it to your own domains",
+                    )
+                else:
+                    self.warn(
+                        item_path,
+                        f're: pattern matches any origin (it matched {probe}); use "*" if that is what you mean',
+                    )
+            if credentials and pattern.kind in ("exact", "wildcard") and pattern.text.startswith("http://"):
+                host = pattern.text[len("http://") :].removeprefix("*.")
                 if not host.endswith("]"):  # keep an IPv6 literal whole
                     host = host.rsplit(":", 1)[0]
+                # Loopback is exempt: http://*.localhost too (every name under it is loopback).
                 if host not in ("localhost", "127.0.0.1", "[::1]"):
                     self.warn(
                         item_path,
@@ -478,7 +663,7 @@ class _Compiler:
         kinds = {p.kind for p in patterns}
         if "any" in kinds and kinds - {"any", "null"}:
             self.warn(path, '"*" allows every origin; the other entries are redundant')
-        return tuple(patterns)
+        return tuple(patterns), open_regexes
 
     def _names(self, value: Any, path: str, *, upper: bool = False) -> tuple[str, ...] | None:
         """A list of header or method names, or None for "*"."""

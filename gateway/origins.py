@@ -35,6 +35,8 @@ __all__ = [
     "is_serialized_origin",
     "normalize_origin",
     "parse_pattern",
+    "PROBE_ORIGINS",
+    "regex_matches_any",
 ]
 
 NULL = "null"
@@ -280,6 +282,27 @@ def parse_pattern(raw: str) -> Pattern:
     if "*" in raw:
         return _parse_wildcard(raw)
     return Pattern("exact", normalize_origin(raw))
+
+
+# Made-up origins that no real deployment lists (.invalid is reserved, RFC
+# 6761).  A re: pattern that matches one of them matches any origin, in
+# effect: it is as open as "*", only less visibly so.
+PROBE_ORIGINS = (
+    "https://cors-gateway-probe.invalid",
+    "http://cors-gateway-probe.invalid",
+    "https://cors-gateway-probe.invalid:8443",
+)
+
+
+def regex_matches_any(pattern: Pattern) -> str | None:
+    """For a ``regex`` pattern, the first probe origin it matches, else None.
+
+    Matching is the same full match ``OriginMatcher`` runs on requests.
+    """
+    if pattern.kind != "regex":
+        return None
+    regex = re2.compile(pattern.text, options=QUIET_RE2)
+    return next((probe for probe in PROBE_ORIGINS if regex.fullmatch(probe)), None)
 
 
 def _parse_wildcard(raw: str) -> Pattern:

@@ -683,3 +683,318 @@ def test_admin_port_clash():
           - {path: /, upstream: app, cors: {origins: "https://a.test"}}
         """
     ) == ["admin.port: the admin listener must not share the public listener's port"]
+
+
+# --------------------------------------------------------------------------
+# re: patterns that match any origin
+# --------------------------------------------------------------------------
+
+OPEN_REGEX_CREDS = (
+    "re: pattern matches any origin (it matched {}); with credentials that lets every website act as your "
+    "users — anchor it to your own domains"
+)
+OPEN_REGEX_WARNING = 'warning: re: pattern matches any origin (it matched {}); use "*" if that is what you mean'
+OPEN_REGEX_PNA = (
+    "cannot be true when a re: pattern in origins matches any origin ({} matched {}): every public website "
+    "could reach this private service (CVE-2024-6221 in flask-cors); anchor it to your own domains"
+)
+PROBE = "https://cors-gateway-probe.invalid"
+
+
+def test_open_regex_with_credentials_refused_at_the_origin_entry():
+    assert errors(
+        """
+        routes:
+          - path: /a
+            upstream: app
+            cors:
+              origins: ["https://a.test", "re:^https://.*$", "re:^http://.*$", 're:^https://(eu|us)\\.a\\.test$']
+              supports_credentials: true
+          - path: /b
+            upstream: app
+            cors: {origins: "re:^.*:[0-9]+$", supports_credentials: true}
+        """
+    ) == [
+        f"routes.0.cors.origins.1: {OPEN_REGEX_CREDS.format(PROBE)}",
+        f"routes.0.cors.origins.2: {OPEN_REGEX_CREDS.format('http://cors-gateway-probe.invalid')}",
+        f"routes.1.cors.origins: {OPEN_REGEX_CREDS.format('https://cors-gateway-probe.invalid:8443')}",
+    ]
+
+
+def test_open_regex_without_credentials_only_warns():
+    cfg = config(
+        """
+        routes:
+          - path: /a
+            upstream: app
+            cors: {origins: ["https://a.test", "re:^https?://[^/]+$"]}
+        """
+    )
+    assert [p.kind for p in cfg.routes[0].cors.origins] == ["exact", "regex"]
+    assert [str(w) for w in cfg.warnings] == [f"routes.0.cors.origins.1: {OPEN_REGEX_WARNING.format(PROBE)}"]
+
+
+def test_regex_anchored_to_own_domains_is_not_open():
+    cfg = config(
+        """
+        routes:
+          - path: /a
+            upstream: app
+            cors:
+              origins: ['re:^https://.*\\.example\\.com$', 're:^https://(eu|us)-[0-9]+\\.example\\.org(:8443)?$']
+              supports_credentials: true
+              allow_private_network: true
+        """
+    )
+    assert cfg.warnings == ()
+
+
+def test_open_regex_from_defaults_names_the_defaults_entry():
+    # The origins were written in defaults.cors, the credentials in the route.
+    assert errors(
+        """
+        defaults:
+          cors: {origins: ["https://a.test", "re:^.*$"]}
+        routes:
+          - {path: /a, upstream: app, cors: {supports_credentials: true}}
+        """
+    ) == [f"defaults.cors.origins.1: {OPEN_REGEX_CREDS.format(PROBE)}"]
+
+
+def test_open_regex_with_private_network_refused():
+    with pytest.raises(ConfigError) as info:
+        config(
+            """
+            routes:
+              - path: /a
+                upstream: app
+                cors: {origins: ["https://a.test", "re:^.*$"], allow_private_network: true}
+            """
+        )
+    assert [str(e) for e in info.value.errors] == [
+        f"routes.0.cors.allow_private_network: {OPEN_REGEX_PNA.format('routes.0.cors.origins.1', PROBE)}"
+    ]
+    assert [str(w) for w in info.value.warnings] == [
+        f"routes.0.cors.origins.1: {OPEN_REGEX_WARNING.format(PROBE)}"
+    ]
+
+
+def test_open_regex_refused_in_mode_off_too():
+    assert errors(
+        """
+        routes:
+          - path: /a
+            upstream: app
+            cors: {origins: "re:^.*$", supports_credentials: true, allow_private_network: true, mode: off}
+        """
+    ) == [
+        f"routes.0.cors.origins: {OPEN_REGEX_CREDS.format(PROBE)}",
+        f"routes.0.cors.allow_private_network: {OPEN_REGEX_PNA.format('routes.0.cors.origins', PROBE)}",
+    ]
+
+
+def test_http_wildcard_with_credentials_warns_like_an_http_origin():
+    cfg = config(
+        """
+        routes:
+          - path: /a
+            upstream: app
+            cors:
+              origins:
+                - "http://*.example.com"
+                - "https://*.example.com"
+                - "http://*.localhost:3000"
+                - "http://*.localhost"
+                - "http://*.example.org:8080"
+              supports_credentials: true
+          - path: /b
+            upstream: app
+            cors: {origins: "http://*.example.com"}
+        """
+    )
+    assert [str(w) for w in cfg.warnings] == [
+        f"routes.0.cors.origins.0: {HTTP_CREDS}",
+        f"routes.0.cors.origins.4: {HTTP_CREDS}",
+    ]
+
+
+# --------------------------------------------------------------------------
+# Pass 2 runs despite pass 1 errors
+# --------------------------------------------------------------------------
+
+
+def test_shape_error_does_not_hide_a_security_error():
+    with pytest.raises(ConfigError) as info:
+        config(
+            """
+            routes:
+              - path: /a
+                upstream: app
+                cors: {origins: "https://a.test", max_age: 1.5}
+              - path: /b
+                upstream: app
+                cors: {origins: "*", supports_credentials: true, max_age: 86400}
+            """
+        )
+    assert str(info.value) == (
+        "routes.0.cors.max_age: Input should be a valid integer\n"
+        f"routes.1.cors.supports_credentials: {CREDS_STAR}"
+    )
+    assert [str(w) for w in info.value.warnings] == [
+        "routes.1.cors.max_age: warning: Chromium caps preflight caching at 7200 seconds"
+    ]
+
+
+def test_refused_value_gives_no_follow_on_issue():
+    # Taken out naively, each refused value would make pass 2 say something
+    # wrong: the public port would be the default and clash with admin's, the
+    # upstream would be unknown, the route would have "neither path nor
+    # path_regex", and its origins would fall back to the defaults' "*".
+    with pytest.raises(ConfigError) as info:
+        config(
+            """
+            listen: {port: "8000"}
+            admin: {port: 8080}
+            defaults:
+              cors: {origins: "*"}
+            routes:
+              - path: [/a, /b]
+                upstream: app
+                cors: {origins: 5, supports_credentials: true}
+              - path: /c
+                upstream: other
+                cors: {origins: "https://c.test", supports_credentials: true, expose_headers: "*"}
+            """,
+            upstreams='upstreams:\n  app: "http://127.0.0.1:5000"\n  other: {url: "http://127.0.0.1:5001"}\n',
+        )
+    assert [str(e) for e in info.value.errors] == [
+        "listen.port: Input should be a valid integer",
+        "upstreams.app: Input should be a valid dictionary or instance of _Upstream",
+        "routes.0.path: Input should be a valid string",
+        "routes.0.cors.origins: Input should be a valid string",
+        "routes.0.cors.origins: Input should be a valid list",
+        # the one real problem pass 2 finds
+        'routes.1.cors.expose_headers: browsers read "*" as a literal header name when credentials are on; '
+        "list the header names",
+    ]
+    assert info.value.warnings == []
+
+
+def test_refused_required_key_does_not_stop_pass_two():
+    assert errors(
+        """
+        routes:
+          - path: /a
+            upstream: [app]
+            cors: {origins: "*", supports_credentials: true}
+          - path: /b
+            upstrem: app
+            cors: {origins: "*", allow_private_network: true}
+        """
+    ) == [
+        "routes.0.upstream: Input should be a valid string",
+        "routes.1.upstream: Field required",
+        f"routes.1.upstrem: {UNKNOWN_KEY}",
+        f"routes.0.cors.supports_credentials: {CREDS_STAR}",
+        'routes.1.cors.allow_private_network: cannot be true when origins allows "*": every public website '
+        "could reach this private service (CVE-2024-6221 in flask-cors); list the allowed origins",
+    ]
+
+
+def test_mixed_shape_and_meaning_errors_in_odd_places():
+    assert errors(
+        """
+        listen: [8080]
+        admin: {port: 9090, hots: "127.0.0.1"}
+        defaults:
+          cors:
+            origins: ["https://a.test", {bad: item}, "re:^.*$"]
+            supports_credentials: true
+        routes:
+          - "/just-a-path"
+          - path: /b
+            upstrem: app
+            cors: {origins: ["*", 7], supports_credentials: true, max_age: 1.5, expose_headers: "*"}
+          - path: /c
+            upstream: nowhere
+            cors: [origins, "*"]
+          - path: d
+            upstream: other
+            cors: {methods: [GET, "BAD METHOD", [PUT]], allow_private_network: true, origins: "*"}
+        """
+    ) == [
+        "listen: Input should be a valid dictionary or instance of _Listen",
+        f"admin.hots: {UNKNOWN_KEY}",
+        "defaults.cors.origins.1: Input should be a valid string",
+        "routes.0: Input should be a valid dictionary or instance of _Route",
+        "routes.1.upstream: Field required",
+        "routes.1.cors.origins.1: Input should be a valid string",
+        "routes.1.cors.max_age: Input should be a valid integer",
+        f"routes.1.upstrem: {UNKNOWN_KEY}",
+        "routes.2.cors: Input should be a valid dictionary or instance of _Cors",
+        "routes.3.cors.methods.2: Input should be a valid string",
+        # pass 2, on what is left
+        f"defaults.cors.origins.2: {OPEN_REGEX_CREDS.format(PROBE)}",
+        f"routes.1.cors.supports_credentials: {CREDS_STAR}",
+        'routes.1.cors.expose_headers: browsers read "*" as a literal header name when credentials are on; '
+        "list the header names",
+        "routes.2.upstream: unknown upstream 'nowhere' (defined: app, other)",
+        'routes.3.path: must start with "/"',
+        "routes.3.cors.methods.1: 'BAD METHOD' is not a valid HTTP token",
+        f"defaults.cors.supports_credentials: {CREDS_STAR}",  # routes.3's origins "*" + defaults' credentials
+        'routes.3.cors.allow_private_network: cannot be true when origins allows "*": every public website '
+        "could reach this private service (CVE-2024-6221 in flask-cors); list the allowed origins",
+    ]
+
+
+def test_shared_yaml_alias_is_pruned_everywhere_it_is_used():
+    assert errors(
+        """
+        routes:
+          - {path: /a, upstream: app, cors: &c {origins: "*", supports_credentials: true, max_age: 1.5}}
+          - {path: /b, upstream: app, cors: *c}
+        """
+    ) == [
+        "routes.0.cors.max_age: Input should be a valid integer",
+        "routes.1.cors.max_age: Input should be a valid integer",
+        f"routes.0.cors.supports_credentials: {CREDS_STAR}",
+        f"routes.1.cors.supports_credentials: {CREDS_STAR}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("routes", "shape"),
+    [
+        pytest.param("rotues: []", ["routes: Field required", f"rotues: {UNKNOWN_KEY}"], id="routes-missing"),
+        pytest.param("routes: []", ["routes: List should have at least 1 item after validation, not 0"],
+                     id="routes-empty"),
+        pytest.param("routes: {path: /a, upstream: app}", ["routes: Input should be a valid list"],
+                     id="routes-not-a-list"),
+    ],
+)
+def test_without_routes_only_shape_errors_are_reported(routes, shape):
+    # Pass 2 needs routes: with none to stand in for, report what pass 1 found.
+    assert errors(
+        f"""
+        defaults:
+          cors: {{origins: "*", supports_credentials: true}}
+        {routes}
+        """
+    ) == shape
+
+
+def test_shape_errors_with_no_meaning_errors_keep_pass_two_warnings():
+    with pytest.raises(ConfigError) as info:
+        config(
+            """
+            shutdown_timeout: soon
+            routes:
+              - {path: /a, upstream: app, cors: {origins: "http://a.test", supports_credentials: true}}
+              - {path: /b, upstream: app, cors: {origins: "https://b.test", bogus: 1}}
+            """
+        )
+    assert [str(e) for e in info.value.errors] == [
+        "shutdown_timeout: Input should be a valid number, unable to parse string as a number",
+        f"routes.1.cors.bogus: {UNKNOWN_KEY}",
+    ]
+    assert [str(w) for w in info.value.warnings] == [f"routes.0.cors.origins: {HTTP_CREDS}"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.origins import (
+    PROBE_ORIGINS,
     OriginMatcher,
     Pattern,
     PatternError,
@@ -12,6 +13,7 @@ from gateway.origins import (
     is_serialized_origin,
     normalize_origin,
     parse_pattern,
+    regex_matches_any,
 )
 
 LABEL_63 = "a" * 63
@@ -390,3 +392,55 @@ def test_wildcard_under_localhost_is_allowed_and_matches_only_subdomains():
     assert not matcher.matches("http://localhost:3000")
     assert not matcher.matches("http://app.localhost:3001")
     assert not matcher.matches("http://evillocalhost:3000")
+
+
+# --------------------------------------------------------------------------
+# regex_matches_any: a re: pattern as open as "*"
+# --------------------------------------------------------------------------
+
+
+def test_probe_origins_are_serialized_origins_under_a_reserved_name():
+    assert PROBE_ORIGINS == (
+        "https://cors-gateway-probe.invalid",
+        "http://cors-gateway-probe.invalid",
+        "https://cors-gateway-probe.invalid:8443",
+    )
+    assert all(is_serialized_origin(probe) for probe in PROBE_ORIGINS)
+
+
+@pytest.mark.parametrize(
+    ("raw", "probe"),
+    [
+        pytest.param("re:^.*$", "https://cors-gateway-probe.invalid", id="dot-star"),
+        pytest.param("re:^https?://.+$", "https://cors-gateway-probe.invalid", id="any-http-or-https"),
+        pytest.param("re:^http://.*$", "http://cors-gateway-probe.invalid", id="any-http-only"),
+        pytest.param("re:^https://[a-z.-]+:[0-9]+$", "https://cors-gateway-probe.invalid:8443", id="any-with-port"),
+        pytest.param(r"re:^https://[^:]+$", "https://cors-gateway-probe.invalid", id="any-host-class"),
+        pytest.param(r"re:^https://.*(\.example\.com)?$", "https://cors-gateway-probe.invalid", id="optional-domain"),
+        pytest.param(r"re:^https://(app\.example\.com|.*)$", "https://cors-gateway-probe.invalid",
+                     id="open-alternative"),
+        pytest.param(r"re:^https://app\.example\.com|.*$", "https://cors-gateway-probe.invalid",
+                     id="half-anchored-alternative"),
+    ],
+)
+def test_regex_matches_any(raw, probe):
+    assert regex_matches_any(parse_pattern(raw)) == probe
+    # The probe is what the request-time matcher would accept.
+    assert compile_origins((parse_pattern(raw),)).matches(probe)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(r"re:^https://(eu|us)\.example\.com$", id="alternation"),
+        pytest.param(r"re:^https://.*\.example\.com$", id="any-subdomain"),
+        pytest.param(r"re:^https://[a-z0-9-]+\.example\.com(:[0-9]+)?$", id="subdomain-any-port"),
+        # Matching is a full match, as on requests: a prefix is not enough.
+        pytest.param(r"re:^https://cors-gateway-probe|https://app\.example\.com$", id="prefix-is-not-a-match"),
+        pytest.param("*", id="star-is-not-a-regex"),
+        pytest.param("https://*.example.com", id="wildcard"),
+        pytest.param("https://cors-gateway-probe.invalid", id="exact-probe-is-not-a-regex"),
+    ],
+)
+def test_regex_matches_any_not(raw):
+    assert regex_matches_any(parse_pattern(raw)) is None
