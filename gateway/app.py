@@ -1,9 +1,9 @@
-"""Wire it together: the public listener, the CORS middleware logic, the admin listener.
+"""Wire it together: the public listener, the per-request CORS flow, the admin listener.
 
 Per request (``Gateway.handle``):
 
-1. Pick the route (``routes.RouteTable``); no route means a 404 judged by
-   ``defaults.cors``.
+1. Normalise the path (``routes.normalize_path``; dot-segments are a 400) and
+   pick the route; no route means a 404.  Both are judged by ``defaults.cors``.
 2. ``mode: off`` proxies untouched.  ``mode: shadow`` proxies untouched and
    compares the upstream's CORS answer with the gateway's own decision.
 3. ``mode: enforce``: the policy decides.  Preflights are answered here (the
@@ -12,30 +12,44 @@ Per request (``Gateway.handle``):
    ones are forwarded and decorated.  The upstream's own ``Access-Control-*``
    headers are always stripped so there is one source of truth, and ``Vary``
    is merged without duplicates.
-4. Errors made by the gateway (404, 502, 504) carry the CORS headers an
+4. Errors made by the gateway (400, 404, 502, 504) carry the CORS headers an
    allowed origin would get, so the frontend can read them.
+5. Whatever happened is recorded once, in ``_finish``: metrics, the access log
+   and the rate-limited rejection log, with the request's X-Request-Id.
 
 The admin listener (never the public one) serves /metrics, /healthz, /readyz.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import re
+import secrets
+import time
 
 from aiohttp import web
 from multidict import CIMultiDict
 
 from .config import GatewayConfig
+from .logs import RequestLog
 from .metrics import NO_ROUTE, Metrics
-from .policy import Decision, Kind, allowed_methods_differ, upstream_would_allow
+from .policy import Decision, Kind, Reason, allowed_methods_differ, upstream_would_allow
 from .proxy import ClientBodyError, ClientGone, MidStreamFailure, UpstreamError, UpstreamPool
 from .routes import CompiledRoute, RouteTable, normalize_path
 
-__all__ = ["Gateway"]
+__all__ = ["Gateway", "merge_vary"]
 
 log = logging.getLogger("gateway")
 
-_TEXT = "text/plain; charset=utf-8"
+REQUEST_ID = "X-Request-Id"
+# A client's X-Request-Id is forwarded only if it looks like an id; anything
+# else is replaced, so request input never reaches logs or upstreams unchecked.
+_REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+
+_BAD_PATH = "bad request path: dot-segments and backslashes are refused\n"
+_NO_ROUTE = "no route matches this request\n"
 
 
 def merge_vary(headers: CIMultiDict, tokens: tuple[str, ...]) -> None:
@@ -69,14 +83,40 @@ def strip_cors_headers(headers: CIMultiDict) -> None:
         headers.popall(name, None)
 
 
-def _plain(status: int, text: str, decision: Decision | None) -> web.Response:
+def _answer(status: int, text: str, decision: Decision | None, request_id: str) -> web.Response:
     """A response made by the gateway itself, with the decision's CORS headers."""
-    response = web.Response(status=status, text=text, content_type="text/plain", charset="utf-8")
-    response.headers["Server"] = "cors-gateway"
+    if text:
+        response = web.Response(status=status, text=text, content_type="text/plain", charset="utf-8")
+    else:
+        response = web.Response(status=status)
+    headers = response.headers
+    headers["Server"] = "cors-gateway"
+    headers[REQUEST_ID] = request_id
     if decision is not None:
-        response.headers.extend(decision.headers)
-        merge_vary(response.headers, decision.vary)
+        headers.extend(decision.headers)
+        merge_vary(headers, decision.vary)
     return response
+
+
+class _Outcome:
+    """What happened to one request, filled in as it goes, recorded in ``_finish``."""
+
+    __slots__ = ("route", "kind", "decision", "reason", "origin", "upstream", "upstream_seconds", "status")
+
+    def __init__(self) -> None:
+        self.route = NO_ROUTE
+        self.kind = Kind.NON_CORS.value
+        self.decision = "not_applicable"
+        self.reason: str | None = None
+        self.origin: str | None = None
+        self.upstream: str | None = None
+        self.upstream_seconds: float | None = None
+        self.status: int | None = None  # overrides the response's (a cut-off stream counts as 502)
+
+    def judged(self, decision: Decision) -> None:
+        self.kind = decision.kind.value
+        self.decision = decision.label
+        self.reason = decision.reason.value if decision.reason is not None else None
 
 
 class Gateway:
@@ -85,38 +125,51 @@ class Gateway:
     def __init__(self, config: GatewayConfig):
         self.config = config
         self.table = RouteTable(config)
-        self.metrics = Metrics(self.table)
+        self.metrics = Metrics(self.table, config.metrics.max_origin_labels)
+        self.logs = RequestLog(config.access_log.enabled, config.access_log.sample_rate)
         self.pool: UpstreamPool | None = None
         self.ready = False
         self._runners: list[web.BaseRunner] = []
+        self._sync_task: asyncio.Task | None = None
         self.port: int | None = None
         self.admin_port: int | None = None
 
     # -- the request path --------------------------------------------------
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        start = time.perf_counter()
+        outcome = _Outcome()
+        ids = request.headers.getall(REQUEST_ID, ())
+        request_id = ids[0] if len(ids) == 1 and _REQUEST_ID_SHAPE.fullmatch(ids[0]) else secrets.token_hex(8)
+        response: web.StreamResponse | None = None
         self.metrics.in_flight.inc()
         try:
-            return await self._handle(request)
+            response = await self._handle(request, outcome, request_id)
+            return response
         finally:
             self.metrics.in_flight.dec()
+            self._finish(request, outcome, response, request_id, time.perf_counter() - start)
 
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def _handle(self, request: web.BaseRequest, outcome: _Outcome, request_id: str) -> web.StreamResponse:
         headers = request.headers
         raw_path = request.raw_path
         method = request.method
         origins = headers.getall("Origin", ())
+        if len(origins) == 1:
+            outcome.origin = origins[0]
         path = normalize_path(raw_path.partition("?")[0])
         if path is None:
-            return self._no_route(request, method, origins, 400, "bad request path: dot-segments and backslashes are refused\n")
-        target = raw_path  # forwarded as sent; `path` is how the upstream will read it
+            return self._refuse(request, outcome, request_id, origins, 400, _BAD_PATH)
         route = self.table.match(headers.get("Host"), path)
-
         if route is None:
-            return self._no_route(request, method, origins, 404, "no route matches this request\n")
+            return self._refuse(request, outcome, request_id, origins, 404, _NO_ROUTE)
+        outcome.route = route.name
+
         mode = route.mode
         if mode == "off":
-            return await self._proxy(request, target, route, None, strip=False)
+            if origins:
+                outcome.kind = (Kind.PREFLIGHT if _is_preflight(request) else Kind.ACTUAL).value
+            return await self._forward(request, route, outcome, request_id, _decorator(None, False, request_id))
         policy = route.policy
         if not origins:
             decision = policy.non_cors
@@ -129,107 +182,82 @@ class Gateway:
             )
         else:
             decision = policy.actual(method, origins)
+        outcome.judged(decision)
 
         if mode == "shadow":
-            return await self._shadow(request, target, route, decision, origins)
-
+            return await self._forward(
+                request, route, outcome, request_id, self._shadow_comparer(request, route, decision, origins, request_id)
+            )
         if decision.kind is Kind.PREFLIGHT:
-            if decision.allowed:
-                response = web.Response(status=204)
-                response.headers.extend(decision.headers)
-                merge_vary(response.headers, decision.vary)
-            else:
-                response = _plain(403, decision.message, decision)
-                self._log_rejection(route.name, request, decision)
-            self.metrics.observe(route.name, decision.kind, decision.label, decision.reason, response.status)
-            return response
+            return _answer(decision.status, decision.message, decision, request_id)
+        if decision.allowed is False and route.route.cors.on_reject == "block":
+            return _answer(403, decision.message, decision, request_id)
+        return await self._forward(request, route, outcome, request_id, _decorator(decision, True, request_id))
 
-        if decision.allowed is False:
-            self._log_rejection(route.name, request, decision)
-            if route.route.cors.on_reject == "block":
-                self.metrics.observe(route.name, decision.kind, decision.label, decision.reason, 403)
-                return _plain(403, decision.message, decision)
-        return await self._proxy(request, target, route, decision, strip=True)
-
-    def _no_route(
-        self, request: web.BaseRequest, method: str, origins: tuple[str, ...], status: int, text: str
-    ) -> web.StreamResponse:
-        """Answer a request the gateway refuses itself (404, 400), judged by defaults.cors."""
-        headers = request.headers
+    def _refuse(
+        self, request: web.BaseRequest, outcome: _Outcome, request_id: str, origins: tuple[str, ...],
+        status: int, text: str,
+    ) -> web.Response:
+        """Answer a request the gateway refuses itself (400, 404), judged by defaults.cors."""
         fallback = self.table.fallback
         if fallback.settings.mode == "off":
-            self.metrics.observe(NO_ROUTE, Kind.NON_CORS, "not_applicable", None, status)
-            return _plain(status, text, None)
+            return _answer(status, text, None, request_id)
+        headers = request.headers
         decision = fallback.decide(
-            method,
+            request.method,
             origins,
             headers.getall("Access-Control-Request-Method", ()),
             headers.getall("Access-Control-Request-Headers", ()),
             headers.getall("Access-Control-Request-Private-Network", ()),
         )
+        outcome.judged(decision)
         if decision.kind is Kind.PREFLIGHT:
             # Answer the preflight by defaults.cors, so that an allowed origin
             # then gets to read the 404 of its actual request.
-            if decision.allowed:
-                response: web.Response = web.Response(status=204)
-                response.headers.extend(decision.headers)
-                merge_vary(response.headers, decision.vary)
-            else:
-                response = _plain(403, decision.message, decision)
-        else:
-            response = _plain(status, text, decision)
-        self.metrics.observe(NO_ROUTE, decision.kind, decision.label, decision.reason, response.status)
-        return response
-
-    async def _proxy(
-        self, request: web.BaseRequest, target: str, route: CompiledRoute, decision: Decision | None, *, strip: bool
-    ) -> web.StreamResponse:
-        def decorate(status: int, headers: CIMultiDict) -> None:
-            if strip:
-                strip_cors_headers(headers)
-            if decision is not None:
-                headers.extend(decision.headers)
-                merge_vary(headers, decision.vary)
-
-        return await self._forward(request, target, route, decision, decorate)
+            return _answer(decision.status, decision.message, decision, request_id)
+        return _answer(status, text, decision, request_id)
 
     async def _forward(
-        self, request: web.BaseRequest, target: str, route: CompiledRoute, decision: Decision | None, decorate
+        self, request: web.BaseRequest, route: CompiledRoute, outcome: _Outcome, request_id: str, decorate
     ) -> web.StreamResponse:
-        upstream = route.route.upstream
-        kind = decision.kind if decision is not None else Kind.NON_CORS
-        label = decision.label if decision is not None else "not_applicable"
-        reason = decision.reason if decision is not None else None
+        upstream = outcome.upstream = route.route.upstream
+        started = time.perf_counter()
+
+        def on_head(status: int, headers: CIMultiDict) -> None:
+            outcome.upstream_seconds = time.perf_counter() - started
+            decorate(status, headers)
+
+        # What the gateway's own error answers carry: the route's decision (a
+        # rejected one has no Access-Control-Allow-* headers, only Vary).
+        decision = decorate.decision
         try:
-            response = await self.pool.forward(request, target, upstream, decorate)
+            return await self.pool.forward(request, request.raw_path, upstream, on_head, request_id)
         except UpstreamError as err:
             self.metrics.upstream_errors.labels(upstream, err.kind).inc()
             if log.isEnabledFor(logging.WARNING):
-                log.warning("route %s: upstream %s: %s", route.name, upstream, err)
-            # A rejected decision carries no Access-Control-Allow-* headers,
-            # only Vary, so passing it on never grants what the policy refused.
-            response = _plain(err.status, f"{err}\n", decision)
+                log.warning("route %s: upstream %s: %s (request %s)", route.name, upstream, err, request_id)
+            return _answer(err.status, f"{err}\n", decision, request_id)
         except ClientBodyError as err:
             # The client's upload stalled or broke: not the upstream's fault.
-            response = _plain(err.status, f"{err}\n", decision)
+            response = _answer(err.status, f"{err}\n", decision, request_id)
             response.force_close()
+            return response
         except MidStreamFailure as err:
             self.metrics.upstream_errors.labels(upstream, err.error.kind).inc()
-            self.metrics.observe(route.name, kind, label, reason, 502)
+            outcome.status = 502
             return err.response  # the connection is already aborted
         except ClientGone as err:
-            self.metrics.observe(route.name, kind, label, reason, err.response.status)
             return err.response
-        self.metrics.observe(route.name, kind, label, reason, response.status)
-        return response
 
-    async def _shadow(
-        self, request: web.BaseRequest, target: str, route: CompiledRoute, decision: Decision, origins: tuple[str, ...]
-    ) -> web.StreamResponse:
+    def _shadow_comparer(
+        self, request: web.BaseRequest, route: CompiledRoute, decision: Decision, origins: tuple[str, ...],
+        request_id: str,
+    ):
         """Pass the upstream's answer through; count browser-visible disagreements."""
         headers = request.headers
 
         def compare(status: int, response_headers: CIMultiDict) -> None:
+            _set_request_id(response_headers, request_id)
             if decision.kind is Kind.NON_CORS or len(origins) != 1:
                 return
             acao = response_headers.getall("Access-Control-Allow-Origin", ())
@@ -256,24 +284,49 @@ class Gateway:
                 self.metrics.shadow_disagreements.labels(route.name, decision.kind.value).inc()
                 if log.isEnabledFor(logging.WARNING):
                     log.warning(
-                        "shadow disagreement on route %s (%s): upstream %s, gateway %s%s",
+                        "shadow disagreement on route %s (%s, request %s): upstream %s, gateway %s%s",
                         route.name,
                         decision.kind.value,
+                        request_id,
                         "allows" if upstream_allowed else "rejects",
                         "allows" if decision.allowed else "rejects",
                         f" ({decision.reason.value})" if decision.reason else "",
                     )
 
-        return await self._forward(request, target, route, decision, compare)
+        compare.decision = decision  # only for the gateway's own 502/504: the upstream cannot answer those
+        return compare
 
-    def _log_rejection(self, route: str, request: web.BaseRequest, decision: Decision) -> None:
-        if log.isEnabledFor(logging.INFO):
-            log.info(
-                "rejected %s %s on route %s: %s",
-                decision.kind.value,
-                request.method,
-                route,
-                decision.reason.value if decision.reason else "",
+    def _finish(
+        self, request: web.BaseRequest, outcome: _Outcome, response: web.StreamResponse | None,
+        request_id: str, duration: float,
+    ) -> None:
+        """Record one request: metrics, the rejection log, the access log."""
+        if outcome.status is not None:
+            status = outcome.status
+        elif response is not None:
+            status = response.status
+        else:
+            status = 500  # the handler raised: aiohttp answers 500
+        reason = outcome.reason
+        origin_label = None
+        if reason is not None and reason != Reason.NO_ROUTE.value:
+            malformed = reason == Reason.MALFORMED_ORIGIN.value or outcome.origin is None
+            origin_label = self.metrics.origin_label(outcome.route, outcome.origin, malformed)
+            self.logs.rejection(outcome.route, origin_label, outcome.kind, reason, request.method)
+        self.metrics.observe(outcome.route, outcome.kind, outcome.decision, reason, status, duration, origin_label)
+        if outcome.upstream_seconds is not None:
+            self.metrics.observe_upstream(outcome.upstream, outcome.upstream_seconds)
+        if self.logs.enabled:
+            if response is None:
+                size = 0
+            elif response.prepared:
+                size = response.body_length
+            else:
+                size = len(getattr(response, "body", None) or b"")
+            self.logs.access(
+                request_id=request_id, method=request.method, path=request.raw_path.partition("?")[0],
+                route=outcome.route, origin=outcome.origin, kind=outcome.kind, decision=outcome.decision,
+                reason=reason, status=status, size=size, duration=duration, upstream=outcome.upstream_seconds,
             )
 
     # -- admin ---------------------------------------------------------------
@@ -323,11 +376,22 @@ class Gateway:
         await admin_site.start()
         self._runners.append(admin_runner)
         self.admin_port = _bound_port(admin_runner)
+        self._sync_task = asyncio.get_running_loop().create_task(self._sync_metrics())
         self.ready = True
+
+    async def _sync_metrics(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.metrics.sync()
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to shutdown_timeout), close."""
         self.ready = False
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sync_task
+            self._sync_task = None
         for runner in self._runners:
             await runner.cleanup()
         self._runners.clear()
@@ -336,9 +400,36 @@ class Gateway:
             self.pool = None
 
 
+def _is_preflight(request: web.BaseRequest) -> bool:
+    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+
+
+def _set_request_id(headers: CIMultiDict, request_id: str) -> None:
+    """The upstream's own X-Request-Id if it set one (never a second value), else ours."""
+    ids = headers.getall(REQUEST_ID, ())
+    if not ids:
+        headers[REQUEST_ID] = request_id
+    elif len(ids) > 1:
+        headers[REQUEST_ID] = ids[0]
+
+
+def _decorator(decision: Decision | None, strip: bool, request_id: str):
+    """The response-head editor for an enforce (or off) route."""
+
+    def decorate(status: int, headers: CIMultiDict) -> None:
+        _set_request_id(headers, request_id)
+        if strip:
+            strip_cors_headers(headers)
+        if decision is not None:
+            headers.extend(decision.headers)
+            merge_vary(headers, decision.vary)
+
+    decorate.decision = decision
+    return decorate
+
+
 def _bound_port(runner: web.BaseRunner) -> int:
     for address in runner.addresses:
         if isinstance(address, tuple):
             return address[1]
     raise RuntimeError("listener has no TCP address")
-

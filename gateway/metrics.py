@@ -1,99 +1,218 @@
 """Every Prometheus metric the gateway exports, declared in one place.
 
-Each ``Metrics`` instance owns its own ``CollectorRegistry`` (served on the
-admin listener), so several gateways in one process (tests) never collide.
-Label values come only from configuration (route and upstream names) or from
-fixed vocabularies (kinds, decisions, reasons, status classes): never from
-request input, so every label set is bounded.  Known label combinations are
-pre-initialised at zero so dashboards find every series on the first scrape.
+Names and labels are an interface (dashboards and alerts are built on them):
+
+=====================================================  =============================================
+cors_gateway_requests_total{route,kind,decision}       kind preflight|actual|non_cors
+cors_gateway_rejected_origins_total{route,origin,reason}  origin bounded, see below
+cors_gateway_responses_total{route,code}               code 1xx..5xx
+cors_gateway_request_duration_seconds{route}           whole time in the gateway
+cors_gateway_upstream_duration_seconds{upstream}       time to the upstream's response head
+cors_gateway_upstream_errors_total{upstream,kind}      kind connect|timeout|reset|protocol
+cors_gateway_decision_cache_{hits,misses}_total, cors_gateway_decision_cache_entries
+cors_gateway_in_flight_requests
+cors_gateway_shadow_disagreements_total{route,kind}
+cors_gateway_config_reloads_total{result}              result success|failure
+cors_gateway_config_last_reload_success_timestamp_seconds
+cors_gateway_build_info{version}
+=====================================================  =============================================
+
+Label values come only from configuration (route and upstream names) or
+fixed vocabularies, except ``origin``, which is bounded: the first
+``max_origin_labels`` distinct origins per route (per process) keep their own
+series, later ones count as ``__other__``, malformed ones as ``__malformed__``
+(a malformed value never becomes a label).  Every known label combination is
+created at zero up front, so dashboards and alerts find all series on the
+first scrape, also in multiprocess mode, whose collector omits untouched ones.
+
+Multiprocess: when ``PROMETHEUS_MULTIPROC_DIR`` is set (before
+prometheus_client is imported), values live in shared files and
+``exposition`` aggregates every worker with ``MultiProcessCollector``; the
+gauges declare how workers combine (``livesum``, ``max``).  Counters the hot
+path touches are pre-resolved children (no label lookup per request), and the
+decision cache keeps plain integers that ``sync`` folds into counters once a
+second and before every scrape.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+import os
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from . import __version__
 from .policy import Kind, Reason
 from .routes import RouteTable
 
-__all__ = ["Metrics", "NO_ROUTE"]
+__all__ = ["Metrics", "NO_ROUTE", "OTHER_ORIGIN", "MALFORMED_ORIGIN", "status_class"]
 
 NO_ROUTE = "__no_route__"
+OTHER_ORIGIN = "__other__"
+MALFORMED_ORIGIN = "__malformed__"
 DECISIONS = ("allowed", "rejected", "not_applicable")
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 UPSTREAM_ERROR_KINDS = ("connect", "timeout", "reset", "protocol")
+RELOAD_RESULTS = ("success", "failure")
+REJECTION_REASONS = tuple(r.value for r in Reason if r is not Reason.NO_ROUTE)
+
+# Resolve sub-millisecond gateway overhead as well as slow upstreams.
+DURATION_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)
 
 
-class _CacheCollector:
-    """Reads the decision cache's plain-int counters at scrape time (no hot-path cost)."""
+def status_class(status: int) -> str:
+    return STATUS_CLASSES[min(max(status // 100, 1), 5) - 1]
 
-    def __init__(self, table_getter):
-        self._table = table_getter
 
-    def collect(self):
-        cache = self._table().cache
-        hits = CounterMetricFamily("cors_gateway_decision_cache_hits", "Decision cache hits")
-        hits.add_metric([], cache.hits)
-        misses = CounterMetricFamily("cors_gateway_decision_cache_misses", "Decision cache misses")
-        misses.add_metric([], cache.misses)
-        entries = GaugeMetricFamily("cors_gateway_decision_cache_entries", "Entries in the decision cache")
-        entries.add_metric([], len(cache))
-        return [hits, misses, entries]
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
 
 
 class Metrics:
-    def __init__(self, table: RouteTable):
+    def __init__(self, table: RouteTable, max_origin_labels: int = 100):
         self.table = table
+        self.max_origin_labels = max_origin_labels
         self.registry = registry = CollectorRegistry(auto_describe=True)
+
         self.requests = Counter(
             "cors_gateway_requests", "Requests by route, CORS kind and decision",
             ["route", "kind", "decision"], registry=registry,
         )
-        self.rejected = Counter(
-            "cors_gateway_rejected_requests", "Rejected CORS requests by route and reason",
-            ["route", "reason"], registry=registry,
+        self.rejected_origins = Counter(
+            "cors_gateway_rejected_origins",
+            "Requests the CORS policy rejected, by route, origin (bounded) and reason",
+            ["route", "origin", "reason"], registry=registry,
         )
         self.responses = Counter(
-            "cors_gateway_responses", "Responses by route and status class",
-            ["route", "code"], registry=registry,
+            "cors_gateway_responses", "Responses by route and status class", ["route", "code"], registry=registry,
+        )
+        self.request_duration = Histogram(
+            "cors_gateway_request_duration_seconds", "Time from request to the end of the response, in the gateway",
+            ["route"], buckets=DURATION_BUCKETS, registry=registry,
+        )
+        self.upstream_duration = Histogram(
+            "cors_gateway_upstream_duration_seconds", "Time from sending to the upstream to its response head",
+            ["upstream"], buckets=DURATION_BUCKETS, registry=registry,
         )
         self.upstream_errors = Counter(
-            "cors_gateway_upstream_errors", "Upstream failures by kind",
-            ["upstream", "kind"], registry=registry,
+            "cors_gateway_upstream_errors", "Upstream failures by kind", ["upstream", "kind"], registry=registry,
+        )
+        self.cache_hits = Counter("cors_gateway_decision_cache_hits", "Decision cache hits", registry=registry)
+        self.cache_misses = Counter("cors_gateway_decision_cache_misses", "Decision cache misses", registry=registry)
+        self.cache_entries = Gauge(
+            "cors_gateway_decision_cache_entries", "Entries in the decision cache",
+            registry=registry, multiprocess_mode="livesum",
+        )
+        self.in_flight = Gauge(
+            "cors_gateway_in_flight_requests", "Requests being handled",
+            registry=registry, multiprocess_mode="livesum",
         )
         self.shadow_disagreements = Counter(
             "cors_gateway_shadow_disagreements",
-            "Shadow mode: requests where the upstream's CORS answer and the gateway's differ for a browser",
+            "Shadow mode: requests where a browser would judge the upstream's CORS answer differently",
             ["route", "kind"], registry=registry,
         )
-        self.in_flight = Gauge("cors_gateway_in_flight_requests", "Requests being handled", registry=registry)
-        build = Gauge("cors_gateway_build_info", "Build information", ["version"], registry=registry)
+        self.config_reloads = Counter(
+            "cors_gateway_config_reloads", "Config reloads by result", ["result"], registry=registry,
+        )
+        self.config_last_success = Gauge(
+            "cors_gateway_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful config load", registry=registry, multiprocess_mode="max",
+        )
+        build = Gauge(
+            "cors_gateway_build_info", "Build information", ["version"], registry=registry, multiprocess_mode="max",
+        )
         build.labels(__version__).set(1)
-        registry.register(_CacheCollector(lambda: self.table))
-        self._prime(table)
+        for result in RELOAD_RESULTS:
+            self.config_reloads.labels(result)
+        self.config_last_success.set(time.time())
+        self._synced_hits = self._synced_misses = 0
+        self.use_table(table)
 
-    def _prime(self, table: RouteTable) -> None:
-        names = [r.name for r in table.routes] + [NO_ROUTE]
-        for name in names:
+    def use_table(self, table: RouteTable) -> None:
+        """Pre-create every series of ``table``'s routes and upstreams, and resolve the hot-path children."""
+        self.table = table
+        self._requests: dict[tuple[str, str, str], object] = {}
+        self._responses: dict[tuple[str, str], object] = {}
+        self._durations: dict[str, object] = {}
+        self._origins: dict[str, set[str]] = {}
+        for name in [r.name for r in table.routes] + [NO_ROUTE]:
             for kind in Kind:
                 for decision in DECISIONS:
-                    self.requests.labels(name, kind.value, decision)
-            for reason in Reason:
-                self.rejected.labels(name, reason.value)
+                    self._requests[name, kind.value, decision] = self.requests.labels(name, kind.value, decision)
+            for reason in REJECTION_REASONS:
+                self.rejected_origins.labels(name, OTHER_ORIGIN, reason)
+                self.rejected_origins.labels(name, MALFORMED_ORIGIN, reason)
             for code in STATUS_CLASSES:
-                self.responses.labels(name, code)
+                self._responses[name, code] = self.responses.labels(name, code)
+            self._durations[name] = self.request_duration.labels(name)
             self.shadow_disagreements.labels(name, Kind.PREFLIGHT.value)
             self.shadow_disagreements.labels(name, Kind.ACTUAL.value)
+            self._origins.setdefault(name, set())
+        self._upstream_durations = {}
         for upstream in table.config.upstreams:
+            self._upstream_durations[upstream] = self.upstream_duration.labels(upstream)
             for kind in UPSTREAM_ERROR_KINDS:
                 self.upstream_errors.labels(upstream, kind)
+        self._synced_hits = table.cache.hits
+        self._synced_misses = table.cache.misses
 
-    def observe(self, route: str, kind: str, decision: str, reason: str | None, status: int) -> None:
-        self.requests.labels(route, kind, decision).inc()
-        if reason is not None:
-            self.rejected.labels(route, reason).inc()
-        self.responses.labels(route, STATUS_CLASSES[min(max(status // 100, 1), 5) - 1]).inc()
+    # -- the hot path ----------------------------------------------------------
+
+    def origin_label(self, route: str, origin: str | None, malformed: bool) -> str:
+        """The bounded ``origin`` label value for a rejected request."""
+        if malformed or origin is None:
+            return MALFORMED_ORIGIN
+        seen = self._origins.get(route)
+        if seen is None:
+            return OTHER_ORIGIN
+        if origin in seen:
+            return origin
+        if len(seen) < self.max_origin_labels:
+            seen.add(origin)
+            return origin
+        return OTHER_ORIGIN
+
+    def observe(
+        self, route: str, kind: str, decision: str, reason: str | None, status: int,
+        duration: float, origin_label: str | None = None,
+    ) -> None:
+        self._requests[route, kind, decision].inc()
+        if reason is not None and origin_label is not None:
+            self.rejected_origins.labels(route, origin_label, reason).inc()
+        self._responses[route, status_class(status)].inc()
+        self._durations[route].observe(duration)
+
+    def observe_upstream(self, upstream: str, seconds: float) -> None:
+        self._upstream_durations[upstream].observe(seconds)
+
+    # -- reloads and scrapes -----------------------------------------------------
+
+    def config_loaded(self, success: bool) -> None:
+        self.config_reloads.labels("success" if success else "failure").inc()
+        if success:
+            self.config_last_success.set(time.time())
+
+    def sync(self) -> None:
+        """Fold the decision cache's plain counters into the Prometheus ones."""
+        cache = self.table.cache
+        hits, misses = cache.hits, cache.misses
+        if hits > self._synced_hits:
+            self.cache_hits.inc(hits - self._synced_hits)
+        if misses > self._synced_misses:
+            self.cache_misses.inc(misses - self._synced_misses)
+        self._synced_hits, self._synced_misses = hits, misses
+        self.cache_entries.set(len(cache))
 
     def exposition(self) -> bytes:
+        self.sync()
+        directory = multiprocess_dir()
+        if directory:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=directory)
+            return generate_latest(registry)
         return generate_latest(self.registry)

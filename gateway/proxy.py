@@ -116,6 +116,7 @@ class UpstreamPool:
         target: str,
         upstream_name: str,
         decorate: Decorate,
+        request_id: str | None = None,
     ) -> web.StreamResponse:
         """Send ``request`` upstream (to path-and-query ``target``) and stream the answer back.
 
@@ -142,6 +143,8 @@ class UpstreamPool:
         headers["X-Forwarded-Proto"] = request.scheme
         if host:
             headers["X-Forwarded-Host"] = host
+        if request_id is not None:
+            headers["X-Request-Id"] = request_id
         skip = [name for name in _AUTO_HEADERS if name not in incoming]
 
         body = None

@@ -471,7 +471,7 @@ async def test_admin_endpoints_live_on_admin_port_only(gw, http, recorded):
     async with http.get(admin + "/metrics") as r:
         text = await r.text()
     assert 'cors_gateway_requests_total{decision="rejected",kind="actual",route="api"} 1.0' in text
-    assert 'cors_gateway_rejected_requests_total{reason="origin_not_allowed",route="api"} 1.0' in text
+    assert 'cors_gateway_rejected_origins_total{origin="https://evil.example",reason="origin_not_allowed",route="api"} 1.0' in text
     async with http.get(gw.url + "/metrics") as r:
         assert r.status == 404
 
