@@ -55,9 +55,11 @@ async def serve(config: GatewayConfig, host: str | None = None, port: int | None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # stdout carries only the JSON access log; people and supervisors read stderr.
     print(
         f"cors-gateway {__version__} listening on http://{host or config.listen_host}:{gateway.port} "
         f"(admin http://{config.admin_host}:{gateway.admin_port}/metrics)",
+        file=sys.stderr,
         flush=True,
     )
     if on_ready is not None:
@@ -65,7 +67,7 @@ async def serve(config: GatewayConfig, host: str | None = None, port: int | None
     try:
         await stop.wait()
     finally:
-        print("shutting down: draining in-flight requests", flush=True)
+        print("shutting down: draining in-flight requests", file=sys.stderr, flush=True)
         await gateway.stop()
 
 
@@ -238,5 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     level = getattr(logging, str(args.log_level).upper(), None)
     if not isinstance(level, int):
         parser.error(f"unknown log level {args.log_level!r}")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The access log is one JSON object per line on stdout, whatever --log-level
+    # says (config access_log.enabled switches it off).
+    access = logging.getLogger("gateway.access")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
     return args.func(args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -159,7 +160,14 @@ def test_run_serves_and_drains_on_sigterm(tmp_path, upstream):
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
         assert proc.returncode == 0, err
-        assert f"listening on http://127.0.0.1:{port}" in out
+        assert f"listening on http://127.0.0.1:{port}" in err
+        # stdout is the JSON access log: one object per request.
+        records = [json.loads(line) for line in out.splitlines()]
+        assert [(r["method"], r["path"], r["route"], r["status"], r["decision"]) for r in records] == [
+            ("GET", "/api/echo", "/api/", 200, "allowed"),
+        ]
+        assert records[0]["origin"] == "https://app.example.com"
+        assert records[0]["upstream_ms"] > 0
     finally:
         if proc.poll() is None:
             stop_process(proc)

@@ -598,3 +598,41 @@ async def test_client_forwarded_header_is_not_passed_on(gw, http, recorded):
     [entry] = recorded.requests()
     assert header(entry, "Forwarded") == []
     assert header(entry, "X-Forwarded-For") == ["127.0.0.1"]
+
+
+# -- X-Request-Id ------------------------------------------------------------------------------
+
+
+async def test_request_id_is_forwarded_and_returned(gw, http, recorded):
+    async with http.get(gw.url + "/api/vary", headers={"X-Request-Id": "client-id-1"}) as r:
+        assert r.headers.getall("X-Request-Id") == ["client-id-1"]
+    [entry] = recorded.requests()
+    assert header(entry, "X-Request-Id") == ["client-id-1"]
+
+
+async def test_request_id_of_the_upstream_wins_and_is_never_doubled(gw, http, recorded):
+    async with http.get(gw.url + "/api/echo", headers={"X-Request-Id": "client-id-2"}) as r:
+        assert r.headers.getall("X-Request-Id") == ["req-1"]  # the Flask app set its own
+
+
+async def test_invalid_or_missing_request_id_is_replaced_by_a_generated_one(gw, http, recorded):
+    import re
+
+    async with http.get(gw.url + "/api/vary", headers={"X-Request-Id": "bad id\twith spaces"}) as r:
+        generated = r.headers.getall("X-Request-Id")
+    async with http.get(gw.url + "/api/vary") as r:
+        generated += r.headers.getall("X-Request-Id")
+    assert len(generated) == 2 and all(re.fullmatch(r"[0-9a-f]{16}", g) for g in generated)
+    assert generated[0] != generated[1]
+    assert [header(e, "X-Request-Id") for e in recorded.requests()] == [[generated[0]], [generated[1]]]
+
+
+async def test_gateway_made_answers_carry_the_request_id(gw, http, recorded):
+    async with http.options(
+        gw.url + "/api/echo", headers={"Origin": ALLOWED, "Access-Control-Request-Method": "PUT", "X-Request-Id": "p-1"}
+    ) as r:
+        assert (r.status, r.headers["X-Request-Id"]) == (204, "p-1")
+    async with http.get(gw.url + "/blocked/x", headers={"Origin": EVIL, "X-Request-Id": "b-1"}) as r:
+        assert (r.status, r.headers["X-Request-Id"]) == (403, "b-1")
+    async with http.get(gw.url + "/nowhere", headers={"X-Request-Id": "n-1"}) as r:
+        assert (r.status, r.headers["X-Request-Id"]) == (404, "n-1")
