@@ -67,8 +67,9 @@ class RequestLog:
             return
         if self.sample_rate < 1.0 and reason is None and status < 500 and random.random() >= self.sample_rate:
             return
+        now = time.time()  # one reading: two could straddle a second and be a second off
         record = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
             "request_id": request_id,
             "method": _clip(method),
             "path": _clip(path),
