@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -10,6 +12,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,3 +74,19 @@ def stop_process(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def unavailable(what: str, reason: str):
+    """A system dependency is missing: fail under CI (it must be installed), skip elsewhere, saying why."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} cannot run in CI: {reason}", pytrace=False)
+    print(f"\nskipping {what}: {reason}")
+    pytest.skip(reason)
+
+
+def require_binary(name: str, what: str, install: str) -> str:
+    """The path of a system binary the tests need (see ``unavailable``)."""
+    path = shutil.which(name)
+    if path is None:
+        unavailable(what, f"{name} is not installed ({install})")
+    return path

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import pytest
 import pytest_asyncio
 
-from ..support import ROOT, Upstream, free_port, start_wsgi, stop_process, wait_for_port
+from ..support import ROOT, Upstream, free_port, start_wsgi, stop_process, unavailable, wait_for_port
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -52,10 +52,7 @@ def _chromium_path() -> str | None:
 
 
 def _unavailable(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"browser suite cannot run in CI: {reason}", pytrace=False)
-    print(f"\nskipping browser tests: {reason}")
-    pytest.skip(reason)
+    unavailable("the browser suite", reason)
 
 
 class _Page(http.server.BaseHTTPRequestHandler):

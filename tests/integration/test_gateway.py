@@ -52,6 +52,13 @@ def acx(response) -> dict[str, str]:
     return found
 
 
+async def scrape(gw) -> str:
+    """The gateway's /metrics text, from its admin listener."""
+    async with aiohttp.ClientSession() as admin:
+        async with admin.get(f"http://127.0.0.1:{gw.admin_port}/metrics") as response:
+            return await response.text()
+
+
 def seen_paths(upstream) -> list[tuple[str, str]]:
     return [(r["method"], r["path"]) for r in upstream.requests()]
 
@@ -282,9 +289,7 @@ async def test_upstream_down_is_502_readable_by_allowed_origin(make_gateway, htt
     async with http.get(gw.url + "/api/x", headers={"Origin": EVIL}) as r:
         assert r.status == 502
         assert acx(r) == {}
-    async with aiohttp.ClientSession() as admin:
-        async with admin.get(f"http://127.0.0.1:{gw.admin_port}/metrics") as m:
-            text = await m.text()
+    text = await scrape(gw)
     assert 'cors_gateway_upstream_errors_total{kind="connect",upstream="app"} 2.0' in text
 
 
@@ -421,21 +426,16 @@ async def test_shadow_mode_passes_upstream_cors_through_and_counts_disagreements
     ) as r:
         assert r.status == 200  # forwarded to flask-cors, not answered by the gateway
         assert r.headers["Access-Control-Allow-Origin"] == EVIL
-    async with aiohttp.ClientSession() as admin:
-        async with admin.get(f"http://127.0.0.1:{gw.admin_port}/metrics") as m:
-            text = await m.text()
+    text = await scrape(gw)
     assert 'cors_gateway_shadow_disagreements_total{kind="actual",route="shadowed"} 1.0' in text
     assert 'cors_gateway_shadow_disagreements_total{kind="preflight",route="shadowed"} 1.0' in text
-    # Both allow this preflight, but flask-cors allows PATCH and DELETE too (its
-    # default list) while the route allows only the gateway's default set... which
-    # has PATCH and DELETE: no disagreement.
+    # Both allow this preflight with the same method list (flask-cors's default
+    # list is the gateway's default plus OPTIONS, which is not compared): no new disagreement.
     async with http.options(
         gw.url + "/api/data", headers={"Origin": ALLOWED, "Access-Control-Request-Method": "PUT"}
     ) as r:
         assert r.status == 200
-    async with aiohttp.ClientSession() as admin:
-        async with admin.get(f"http://127.0.0.1:{gw.admin_port}/metrics") as m:
-            assert 'cors_gateway_shadow_disagreements_total{kind="preflight",route="shadowed"} 1.0' in await m.text()
+    assert 'cors_gateway_shadow_disagreements_total{kind="preflight",route="shadowed"} 1.0' in await scrape(gw)
 
 
 async def test_shadow_mode_counts_differing_method_lists(make_gateway, http, flask_cors_upstream):
@@ -452,9 +452,7 @@ async def test_shadow_mode_counts_differing_method_lists(make_gateway, http, fla
         gw.url + "/api/data", headers={"Origin": ALLOWED, "Access-Control-Request-Method": "PUT"}
     ) as r:
         assert r.status == 200
-    async with aiohttp.ClientSession() as admin:
-        async with admin.get(f"http://127.0.0.1:{gw.admin_port}/metrics") as m:
-            assert 'cors_gateway_shadow_disagreements_total{kind="preflight",route="shadowed"} 1.0' in await m.text()
+    assert 'cors_gateway_shadow_disagreements_total{kind="preflight",route="shadowed"} 1.0' in await scrape(gw)
 
 
 # -- admin ------------------------------------------------------------------------------
@@ -577,9 +575,7 @@ async def test_client_abort_mid_download_is_not_an_upstream_error(gw, recorded):
     await reader.readexactly(65536)
     writer.transport.abort()
     await asyncio.sleep(0.3)
-    async with aiohttp.ClientSession() as admin:
-        async with admin.get(f"http://127.0.0.1:{gw.admin_port}/metrics") as m:
-            text = await m.text()
+    text = await scrape(gw)
     for kind in ("connect", "timeout", "reset", "protocol"):
         assert f'cors_gateway_upstream_errors_total{{kind="{kind}",upstream="app"}} 0.0' in text
 

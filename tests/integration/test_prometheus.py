@@ -10,8 +10,6 @@ Prometheus fails the test in CI and skips it (with the reason) elsewhere.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -21,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from ..support import ROOT, free_port, stop_process, wait_for_port
+from ..support import ROOT, free_port, require_binary, stop_process, wait_for_port
 from ..unit.test_deploy_files import ALERTS, alert_queries, dashboard_queries
 
 ALLOWED = "https://app.example.com"
@@ -29,14 +27,7 @@ EVIL = "https://evil.example"
 
 
 def _prometheus_binary() -> str:
-    path = shutil.which("prometheus")
-    if path:
-        return path
-    reason = "prometheus is not installed (Debian: apt-get install prometheus)"
-    if os.environ.get("CI"):
-        pytest.fail(f"prometheus is required in CI: {reason}", pytrace=False)
-    print(f"\nskipping the live Prometheus test: {reason}")
-    pytest.skip(reason)
+    return require_binary("prometheus", "the live Prometheus test", "Debian: apt-get install prometheus")
 
 
 def _get(url: str, timeout: float = 5) -> tuple[int, bytes, dict]:

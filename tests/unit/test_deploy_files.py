@@ -12,14 +12,14 @@ test can run every expression against a real Prometheus.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.support import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -173,14 +173,7 @@ def _with_sample_variables(expr: str) -> str:
 
 
 def _promtool() -> str:
-    path = shutil.which("promtool")
-    if path:
-        return path
-    reason = "promtool is not installed (Debian: apt-get install prometheus)"
-    if os.environ.get("CI"):
-        pytest.fail(f"promtool is required in CI: {reason}", pytrace=False)
-    print(f"\nskipping promtool checks: {reason}")
-    pytest.skip(reason)
+    return require_binary("promtool", "the promtool checks", "Debian: apt-get install prometheus")
 
 
 def _run_promtool(*args: str) -> str:
