@@ -33,7 +33,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from .config import GatewayConfig
-from .logs import RequestLog
+from .logs import RequestLog, flush_access_log
 from .metrics import NO_ROUTE, Metrics
 from .policy import Decision, Kind, Reason, allowed_methods_differ, upstream_would_allow
 from .proxy import ClientBodyError, ClientGone, MidStreamFailure, UpstreamError, UpstreamPool
@@ -380,9 +380,11 @@ class Gateway:
         self.ready = True
 
     async def _sync_metrics(self) -> None:
+        """Once a second: fold plain counters into metrics, write out batched log lines."""
         while True:
             await asyncio.sleep(1.0)
             self.metrics.sync()
+            flush_access_log()
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to shutdown_timeout), close."""
@@ -395,6 +397,7 @@ class Gateway:
         for runner in self._runners:
             await runner.cleanup()
         self._runners.clear()
+        flush_access_log()
         if self.pool is not None:
             await self.pool.close()
             self.pool = None

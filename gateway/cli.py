@@ -11,6 +11,7 @@ import sys
 
 from . import __version__
 from .config import DEFAULT_CONFIG_PATH, ConfigError, GatewayConfig, load_config
+from .logs import install_stdout_access_log
 from .origins import PatternError, normalize_origin
 
 __all__ = ["main"]
@@ -243,10 +244,5 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The access log is one JSON object per line on stdout, whatever --log-level
     # says (config access_log.enabled switches it off).
-    access = logging.getLogger("gateway.access")
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    access.addHandler(handler)
-    access.setLevel(logging.INFO)
-    access.propagate = False
+    install_stdout_access_log()
     return args.func(args)

@@ -13,22 +13,35 @@
   origins cannot fill the disk; what was held back is counted in the next line.
   The origin shown is the bounded metrics label (an allowed-to-show origin,
   ``__other__`` or ``__malformed__``), never the raw header.
+
+The CLI writes the access log through ``BufferedLineHandler``: lines are
+batched and written once per 256 lines or per second (the gateway's metrics
+tick calls ``flush_access_log``), not once per request, since a write per
+request would cost more than answering a preflight.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
+import sys
 import time
 from collections import OrderedDict
+from json.encoder import encode_basestring_ascii
 
-__all__ = ["RequestLog"]
+__all__ = ["BufferedLineHandler", "RequestLog", "flush_access_log", "install_stdout_access_log"]
 
 access_log = logging.getLogger("gateway.access")
 rejection_log = logging.getLogger("gateway.rejections")
 
 MAX_FIELD = 300  # characters kept of request-supplied fields (path, origin)
+
+_q = encode_basestring_ascii  # a JSON string literal, ASCII only: no raw control characters ever
+_direct: BufferedLineHandler | None = None  # set by install_stdout_access_log()
+
+
+def _json_or_null(value: str | None) -> str:
+    return "null" if value is None else _q(value)
 
 
 def _clip(value: str | None) -> str | None:
@@ -58,6 +71,8 @@ class RequestLog:
         self._tokens = float(burst)
         self._refilled = time.monotonic()
         self.suppressed = 0
+        self._second = -1
+        self._second_text = ""
 
     def access(
         self, *, request_id: str, method: str, path: str, route: str, origin: str | None, kind: str,
@@ -68,22 +83,24 @@ class RequestLog:
         if self.sample_rate < 1.0 and reason is None and status < 500 and random.random() >= self.sample_rate:
             return
         now = time.time()  # one reading: two could straddle a second and be a second off
-        record = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
-            "request_id": request_id,
-            "method": _clip(method),
-            "path": _clip(path),
-            "route": route,
-            "origin": _clip(origin),
-            "kind": kind,
-            "decision": decision,
-            "reason": reason,
-            "status": status,
-            "bytes": size,
-            "duration_ms": round(duration * 1000, 3),
-            "upstream_ms": None if upstream is None else round(upstream * 1000, 3),
-        }
-        access_log.info(json.dumps(record, separators=(",", ":")))
+        second = int(now)
+        if second != self._second:  # strftime once a second, not once a request
+            self._second = second
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        # Built by hand (every string JSON-escaped by the C encoder): a third
+        # of the cost of json.dumps on a dict, on every request.
+        line = (
+            f'{{"time":"{self._second_text}.{int(now * 1000) % 1000:03d}Z","request_id":{_q(request_id)},'
+            f'"method":{_q(_clip(method))},"path":{_q(_clip(path))},"route":{_q(route)},'
+            f'"origin":{_json_or_null(_clip(origin))},"kind":{_q(kind)},"decision":{_q(decision)},'
+            f'"reason":{_json_or_null(reason)},"status":{int(status)},"bytes":{int(size)},'
+            f'"duration_ms":{round(duration * 1000, 3)},'
+            f'"upstream_ms":{"null" if upstream is None else round(upstream * 1000, 3)}}}'
+        )
+        if _direct is not None:
+            _direct.append_line(line)
+        else:
+            access_log.info(line)
 
     def rejection(self, route: str, origin_label: str, kind: str, reason: str, method: str) -> bool:
         """Log one rejection if the rate limits allow; True when written."""
@@ -112,3 +129,51 @@ class RequestLog:
             f" ({held} similar lines held back)" if held else "",
         )
         return True
+
+
+class BufferedLineHandler(logging.Handler):
+    """Writes formatted records to ``stream`` in batches of up to ``max_lines``."""
+
+    def __init__(self, stream, max_lines: int = 256):
+        super().__init__()
+        self.stream = stream
+        self.max_lines = max_lines
+        self._lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.append_line(self.format(record))
+        except Exception:  # noqa: BLE001 - logging must never break a request
+            self.handleError(record)
+
+    def append_line(self, line: str) -> None:
+        """The access log's fast path: no LogRecord, just the line."""
+        self._lines.append(line)
+        if len(self._lines) >= self.max_lines:
+            self.flush()
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            if self._lines:
+                lines, self._lines = self._lines, []
+                self.stream.write("\n".join(lines) + "\n")
+                self.stream.flush()
+        finally:
+            self.release()
+
+
+def flush_access_log() -> None:
+    for handler in access_log.handlers:
+        handler.flush()
+
+
+def install_stdout_access_log() -> None:
+    """Send the access log to stdout, batched, and let ``RequestLog`` skip the logging machinery."""
+    global _direct
+    handler = BufferedLineHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access_log.addHandler(handler)
+    access_log.setLevel(logging.INFO)
+    access_log.propagate = False
+    _direct = handler

@@ -187,7 +187,11 @@ class UpstreamPool:
             response.headers.extend(response_headers)
             # aiohttp picks the framing: chunked on HTTP/1.1 without a length,
             # close-delimited on HTTP/1.0, none for HEAD, 1xx, 204 and 304.
-            await response.prepare(request)
+            try:
+                await response.prepare(request)
+            except (ConnectionError, aiohttp.ClientConnectionError) as err:
+                log.debug("client closed the connection before the response head")
+                raise ClientGone(response) from err
             content = upstream_response.content
             while True:
                 try:
@@ -207,7 +211,10 @@ class UpstreamPool:
                 except (ConnectionError, aiohttp.ClientConnectionError) as err:
                     log.debug("client closed the connection mid-response")
                     raise ClientGone(response) from err
-            await response.write_eof()
+            try:
+                await response.write_eof()
+            except (ConnectionError, aiohttp.ClientConnectionError) as err:
+                raise ClientGone(response) from err
             return response
 
 

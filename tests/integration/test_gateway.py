@@ -632,3 +632,18 @@ async def test_gateway_made_answers_carry_the_request_id(gw, http, recorded):
         assert (r.status, r.headers["X-Request-Id"]) == (403, "b-1")
     async with http.get(gw.url + "/nowhere", headers={"X-Request-Id": "n-1"}) as r:
         assert (r.status, r.headers["X-Request-Id"]) == (404, "n-1")
+
+
+async def test_client_gone_before_the_response_head_is_quiet(gw, recorded, caplog):
+    import asyncio
+    import logging
+
+    caplog.set_level(logging.ERROR)
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    writer.write(b"GET /api/slow?delay=0.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    await asyncio.sleep(0.1)
+    writer.transport.abort()  # gone while the upstream is still thinking
+    await asyncio.sleep(1.0)
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert 'cors_gateway_responses_total{code="5xx",route="api"} 0.0' in await scrape(gw)
