@@ -157,7 +157,7 @@ def test_rejected_origins_and_every_shipped_query_against_real_prometheus(stack)
         if not query(prom, grafana(expr))["result"]:
             empty.append(title)
     assert empty == [], f"panels without data after the traffic: {empty}"
-    for name, expr in alert_queries():
+    for _name, expr in alert_queries():
         query(prom, expr)  # raises on any query error
 
     # Prometheus evaluated the shipped rules itself without errors.

@@ -16,7 +16,6 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from tests.support import require_binary
