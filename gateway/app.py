@@ -101,9 +101,14 @@ def _answer(status: int, text: str, decision: Decision | None, request_id: str) 
 class _Outcome:
     """What happened to one request, filled in as it goes, recorded in ``_finish``."""
 
-    __slots__ = ("route", "kind", "decision", "reason", "origin", "upstream", "upstream_seconds", "status")
+    __slots__ = ("table", "pool", "route", "kind", "decision", "reason", "origin", "upstream", "upstream_seconds",
+                 "status")
 
-    def __init__(self) -> None:
+    def __init__(self, table: RouteTable, pool: UpstreamPool | None) -> None:
+        # The config generation this request runs under, start to end, even
+        # if a reload swaps in another meanwhile.
+        self.table = table
+        self.pool = pool
         self.route = NO_ROUTE
         self.kind = Kind.NON_CORS.value
         self.decision = "not_applicable"
@@ -138,7 +143,7 @@ class Gateway:
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         start = time.perf_counter()
-        outcome = _Outcome()
+        outcome = _Outcome(self.table, self.pool)
         ids = request.headers.getall(REQUEST_ID, ())
         request_id = ids[0] if len(ids) == 1 and _REQUEST_ID_SHAPE.fullmatch(ids[0]) else secrets.token_hex(8)
         response: web.StreamResponse | None = None
@@ -160,7 +165,7 @@ class Gateway:
         path = normalize_path(raw_path.partition("?")[0])
         if path is None:
             return self._refuse(request, outcome, request_id, origins, 400, _BAD_PATH)
-        route = self.table.match(headers.get("Host"), path)
+        route = outcome.table.match(headers.get("Host"), path)
         if route is None:
             return self._refuse(request, outcome, request_id, origins, 404, _NO_ROUTE)
         outcome.route = route.name
@@ -199,7 +204,7 @@ class Gateway:
         status: int, text: str,
     ) -> web.Response:
         """Answer a request the gateway refuses itself (400, 404), judged by defaults.cors."""
-        fallback = self.table.fallback
+        fallback = outcome.table.fallback
         if fallback.settings.mode == "off":
             return _answer(status, text, None, request_id)
         headers = request.headers
@@ -231,7 +236,7 @@ class Gateway:
         # rejected one has no Access-Control-Allow-* headers, only Vary).
         decision = decorate.decision
         try:
-            return await self.pool.forward(request, request.raw_path, upstream, on_head, request_id)
+            return await outcome.pool.forward(request, request.raw_path, upstream, on_head, request_id)
         except UpstreamError as err:
             self.metrics.upstream_errors.labels(upstream, err.kind).inc()
             if log.isEnabledFor(logging.WARNING):
@@ -329,6 +334,32 @@ class Gateway:
                 reason=reason, status=status, size=size, duration=duration, upstream=outcome.upstream_seconds,
             )
 
+    # -- reload ----------------------------------------------------------------
+
+    def apply_config(self, config: GatewayConfig) -> None:
+        """Swap in a new, already validated config.
+
+        New requests use it at once; requests in flight finish under the config
+        they started with (they hold their own table and pool).  A changed
+        upstream set gets a new connection pool, and the old one is closed once
+        its last request is done.  Listener addresses cannot change without a
+        restart: that part of a new config is ignored with a warning.
+        """
+        old = self.config
+        if (config.listen_host, config.listen_port, config.admin_host, config.admin_port) != (
+            old.listen_host, old.listen_port, old.admin_host, old.admin_port
+        ):
+            log.warning("config reload: listen/admin addresses changed; they take effect after a restart")
+        table = RouteTable(config)
+        if self.pool is not None and config.upstreams != old.upstreams:
+            retired, self.pool = self.pool, UpstreamPool(config.upstreams)
+            asyncio.get_running_loop().create_task(_retire(retired))
+        self.metrics.use_table(table)
+        self.metrics.max_origin_labels = config.metrics.max_origin_labels
+        self.logs = RequestLog(config.access_log.enabled, config.access_log.sample_rate)
+        self.table = table
+        self.config = config
+
     # -- admin ---------------------------------------------------------------
 
     async def _metrics(self, request: web.Request) -> web.Response:
@@ -354,8 +385,15 @@ class Gateway:
 
     # -- lifecycle -------------------------------------------------------------
 
-    async def start(self, host: str | None = None, port: int | None = None) -> None:
-        """Bind both listeners (port 0 picks a free port) and start serving."""
+    async def start(
+        self, host: str | None = None, port: int | None = None, *, admin: bool = True, reuse_port: bool = False
+    ) -> None:
+        """Bind the listeners (port 0 picks a free port) and start serving.
+
+        A worker of a multi-process gateway passes ``admin=False`` (its parent
+        serves the admin endpoints for all workers) and ``reuse_port=True``
+        (the workers share the public port through SO_REUSEPORT).
+        """
         self.pool = UpstreamPool(self.config.upstreams)
         server = web.Server(self.handle, access_log=None, handler_cancellation=False)
         runner = web.ServerRunner(server, shutdown_timeout=self.config.shutdown_timeout)
@@ -365,17 +403,19 @@ class Gateway:
             host if host is not None else self.config.listen_host,
             port if port is not None else self.config.listen_port,
             reuse_address=True,
+            reuse_port=reuse_port or None,
         )
         await site.start()
         self._runners.append(runner)
         self.port = _bound_port(runner)
 
-        admin_runner = web.AppRunner(self.admin_app(), access_log=None)
-        await admin_runner.setup()
-        admin_site = web.TCPSite(admin_runner, self.config.admin_host, self.config.admin_port, reuse_address=True)
-        await admin_site.start()
-        self._runners.append(admin_runner)
-        self.admin_port = _bound_port(admin_runner)
+        if admin:
+            admin_runner = web.AppRunner(self.admin_app(), access_log=None)
+            await admin_runner.setup()
+            admin_site = web.TCPSite(admin_runner, self.config.admin_host, self.config.admin_port, reuse_address=True)
+            await admin_site.start()
+            self._runners.append(admin_runner)
+            self.admin_port = _bound_port(admin_runner)
         self._sync_task = asyncio.get_running_loop().create_task(self._sync_metrics())
         self.ready = True
 
@@ -401,6 +441,13 @@ class Gateway:
         if self.pool is not None:
             await self.pool.close()
             self.pool = None
+
+
+async def _retire(pool: UpstreamPool) -> None:
+    """Close a replaced connection pool once the requests still using it are done."""
+    while pool.active:
+        await asyncio.sleep(0.5)
+    await pool.close()
 
 
 def _is_preflight(request: web.BaseRequest) -> bool:

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 
 from . import __version__
@@ -23,9 +22,9 @@ def _config_path(value: str | None) -> str:
     return value or os.environ.get("CORS_GATEWAY_CONFIG") or DEFAULT_CONFIG_PATH
 
 
-def _load_or_report(path: str) -> GatewayConfig | None:
+def _load_or_report(path: str, env: dict[str, str] | None = None) -> GatewayConfig | None:
     try:
-        config = load_config(path)
+        config = load_config(path, env=env)
     except ConfigError as err:
         for issue in err.warnings:
             print(issue, file=sys.stderr)
@@ -46,43 +45,30 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-async def serve(config: GatewayConfig, host: str | None = None, port: int | None = None, on_ready=None) -> None:
-    """Run a gateway until SIGTERM/SIGINT, then drain and return."""
-    from .app import Gateway
+def _workers(value: str | None) -> int:
+    from .supervisor import usable_cpus
 
-    gateway = Gateway(config)
-    await gateway.start(host, port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    # stdout carries only the JSON access log; people and supervisors read stderr.
-    print(
-        f"cors-gateway {__version__} listening on http://{host or config.listen_host}:{gateway.port} "
-        f"(admin http://{config.admin_host}:{gateway.admin_port}/metrics)",
-        file=sys.stderr,
-        flush=True,
-    )
-    if on_ready is not None:
-        on_ready(gateway)
-    try:
-        await stop.wait()
-    finally:
-        print("shutting down: draining in-flight requests", file=sys.stderr, flush=True)
-        await gateway.stop()
+    value = value or os.environ.get("CORS_GATEWAY_WORKERS") or "1"
+    if value == "auto":
+        return usable_cpus()
+    if not value.isdigit() or int(value) < 1:
+        raise SystemExit(f"--workers must be a positive number or 'auto', not {value!r}")
+    return int(value)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .supervisor import run
+
     path = _config_path(args.config)
-    config = _load_or_report(path)
+    workers = _workers(args.workers)
+    config = _load_or_report(path, env=dict(os.environ))
     if config is None:
         return 1
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        try:
-            runner.run(serve(config, args.host, args.port))
-        except OSError as err:
-            print(f"cannot listen: {err}", file=sys.stderr)
-            return 1
+    try:
+        run(config, path, args.host, args.port, workers, new_event_loop)
+    except OSError as err:
+        print(f"cannot listen: {err}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -209,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-c", "--config", help=config_help)
     run.add_argument("--host", help="override listen.host")
     run.add_argument("--port", type=int, help="override listen.port")
+    run.add_argument("--workers", metavar="N|auto",
+                     help="worker processes sharing the port (default $CORS_GATEWAY_WORKERS, else 1; "
+                          "auto: usable CPUs, honouring the container's CPU quota)")
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate a config: exit 0 if it loads, 1 if not")

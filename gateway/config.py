@@ -46,6 +46,7 @@ __all__ = [
     "Upstream",
     "load_config",
     "parse_config",
+    "read_config_text",
     "DEFAULT_CONFIG_PATH",
 ]
 
@@ -271,26 +272,103 @@ def _read_yaml(text: str, source: str) -> Any:
         raise ConfigError([Issue(source, f"invalid YAML{where}: {problem}")]) from None
 
 
-def load_config(path: str | os.PathLike | None = None) -> GatewayConfig:
-    """Read and validate a config file; raise ConfigError listing every problem."""
-    if path is None:
-        path = os.environ.get("CORS_GATEWAY_CONFIG") or DEFAULT_CONFIG_PATH
+def read_config_text(path: str | os.PathLike) -> str:
+    """The config file's text, or ConfigError (missing, unreadable, not UTF-8)."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([Issue(source, "config file not found")]) from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError([Issue(source, f"cannot read config file: {err}")]) from None
-    return parse_config(text, source=source)
 
 
-def parse_config(text: str, source: str = "<string>") -> GatewayConfig:
+def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> GatewayConfig:
+    """Read and validate a config file; raise ConfigError listing every problem.
+
+    ``env`` (for example ``os.environ``) may override a few keys for
+    container use, see ``ENV_OVERRIDES``.
+    """
+    if path is None:
+        path = os.environ.get("CORS_GATEWAY_CONFIG") or DEFAULT_CONFIG_PATH
+    return parse_config(read_config_text(path), source=str(path), env=env)
+
+
+# Environment variables that override keys, so a sidecar needs no custom image.
+ENV_OVERRIDES = {
+    "CORS_GATEWAY_LISTEN_HOST": ("listen", "host"),
+    "CORS_GATEWAY_LISTEN_PORT": ("listen", "port"),
+    "CORS_GATEWAY_ADMIN_HOST": ("admin", "host"),
+    "CORS_GATEWAY_ADMIN_PORT": ("admin", "port"),
+}
+UPSTREAM_URL_ENV = "CORS_GATEWAY_UPSTREAM_URL"  # the only upstream's url
+UPSTREAM_URL_ENV_PREFIX = "CORS_GATEWAY_UPSTREAM_"  # + NAME + "_URL", NAME upper-cased, other characters as "_"
+
+
+def upstream_env_name(name: str) -> str:
+    return UPSTREAM_URL_ENV_PREFIX + re.sub(r"[^A-Z0-9]", "_", name.upper()) + "_URL"
+
+
+def _apply_env(data: dict, env: dict[str, str], source: str) -> dict[str, str]:
+    """Apply the environment overrides to the raw YAML data (before validation).
+
+    Returns {key path: variable} for the keys it set, to name them in errors.
+    """
+    errors: list[Issue] = []
+    applied: dict[str, str] = {}
+    for variable, (section, key) in ENV_OVERRIDES.items():
+        value = env.get(variable)
+        if value is None:
+            continue
+        target = data.setdefault(section, {})
+        if not isinstance(target, dict):
+            continue  # the shape error is reported by validation
+        target[key] = int(value) if key == "port" and value.strip().isdigit() else value
+        applied[f"{section}.{key}"] = variable
+    upstreams = data.get("upstreams")
+    if isinstance(upstreams, dict):
+        single = env.get(UPSTREAM_URL_ENV)
+        if single is not None:
+            if len(upstreams) != 1:
+                errors.append(Issue(
+                    UPSTREAM_URL_ENV,
+                    f"the config has {len(upstreams)} upstreams; use {UPSTREAM_URL_ENV_PREFIX}<NAME>_URL instead",
+                ))
+            else:
+                (name, only), = upstreams.items()
+                if isinstance(only, dict):
+                    only["url"] = single
+                    applied[f"upstreams.{name}.url"] = UPSTREAM_URL_ENV
+        for name, upstream in upstreams.items():
+            variable = upstream_env_name(str(name))
+            value = env.get(variable)
+            if value is not None and isinstance(upstream, dict):
+                upstream["url"] = value
+                applied[f"upstreams.{name}.url"] = variable
+    if errors:
+        raise ConfigError(errors)
+    return applied
+
+
+def parse_config(text: str, source: str = "<string>", env: dict[str, str] | None = None) -> GatewayConfig:
     data = _read_yaml(text, source)
     if data is None:
         raise ConfigError([Issue(source, "config is empty")])
     if not isinstance(data, dict):
         raise ConfigError([Issue(source, "config must be a mapping of keys (listen, upstreams, routes, ...)")])
+    applied = _apply_env(data, env, source) if env else {}
+    try:
+        return _validate(data, source)
+    except ConfigError as err:
+        if applied:  # say where an overridden value came from
+            err.errors = [
+                Issue(e.path, f"{e.message} (set by {applied[e.path]})") if e.path in applied else e for e in err.errors
+            ]
+            err.args = ("\n".join(str(e) for e in err.errors),)
+        raise
+
+
+def _validate(data: dict, source: str) -> GatewayConfig:
     try:
         model = _Config.model_validate(data)
     except ValidationError as err:

@@ -15,6 +15,7 @@ cors_gateway_shadow_disagreements_total{route,kind}
 cors_gateway_config_reloads_total{result}              result success|failure
 cors_gateway_config_last_reload_success_timestamp_seconds
 cors_gateway_build_info{version}
+cors_gateway_worker_restarts_total                     workers that died and were restarted
 =====================================================  =============================================
 
 Label values come only from configuration (route and upstream names) or
@@ -127,6 +128,9 @@ class Metrics:
             "cors_gateway_config_last_reload_success_timestamp_seconds",
             "Unix time of the last successful config load", registry=registry, multiprocess_mode="max",
         )
+        self.worker_restarts = Counter(
+            "cors_gateway_worker_restarts", "Worker processes that died and were restarted", registry=registry,
+        )
         build = Gauge(
             "cors_gateway_build_info", "Build information", ["version"], registry=registry, multiprocess_mode="max",
         )
@@ -138,11 +142,18 @@ class Metrics:
         self.use_table(table)
 
     def use_table(self, table: RouteTable) -> None:
-        """Pre-create every series of ``table``'s routes and upstreams, and resolve the hot-path children."""
+        """Pre-create every series of ``table``'s routes and upstreams, and resolve the hot-path children.
+
+        On a reload the old table's children are kept: requests still in
+        flight under the old config record into them (and their series exist
+        anyway), so nothing is lost and nothing raises.
+        """
+        if getattr(self, "table", None) is not None and self.table is not table:
+            self.sync()  # fold what the old decision cache counted
         self.table = table
-        self._requests: dict[tuple[str, str, str], object] = {}
-        self._responses: dict[tuple[str, str], object] = {}
-        self._durations: dict[str, object] = {}
+        self._requests: dict[tuple[str, str, str], object] = getattr(self, "_requests", {})
+        self._responses: dict[tuple[str, str], object] = getattr(self, "_responses", {})
+        self._durations: dict[str, object] = getattr(self, "_durations", {})
         # The origin budget is per process: a reload keeps the origins already
         # given a series (their series stay), or each reload would grant another.
         self._origins: dict[str, set[str]] = getattr(self, "_origins", {})
@@ -159,7 +170,7 @@ class Metrics:
             self.shadow_disagreements.labels(name, Kind.PREFLIGHT.value)
             self.shadow_disagreements.labels(name, Kind.ACTUAL.value)
             self._origins.setdefault(name, set())
-        self._upstream_durations = {}
+        self._upstream_durations = getattr(self, "_upstream_durations", {})
         for upstream in table.config.upstreams:
             self._upstream_durations[upstream] = self.upstream_duration.labels(upstream)
             for kind in UPSTREAM_ERROR_KINDS:

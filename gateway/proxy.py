@@ -82,6 +82,7 @@ class UpstreamPool:
 
     def __init__(self, upstreams: dict[str, Upstream]):
         self.upstreams = upstreams
+        self.active = 0  # requests using this pool right now (a replaced pool waits for 0)
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         for name, upstream in upstreams.items():
             connector = aiohttp.TCPConnector(
@@ -124,6 +125,20 @@ class UpstreamPool:
         they are sent.  Raises UpstreamError, or ClientBodyError when the
         client's own upload stalls or breaks, before the head is sent.
         """
+        self.active += 1
+        try:
+            return await self._forward(request, target, upstream_name, decorate, request_id)
+        finally:
+            self.active -= 1
+
+    async def _forward(
+        self,
+        request: web.BaseRequest,
+        target: str,
+        upstream_name: str,
+        decorate: Decorate,
+        request_id: str | None,
+    ) -> web.StreamResponse:
         upstream = self.upstreams[upstream_name]
         session = self._sessions[upstream_name]
         incoming = request.headers

@@ -59,7 +59,8 @@ async def _frontend(port: int, gateway_url: str) -> web.AppRunner:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from ..cli import new_event_loop, serve
+    from ..cli import new_event_loop
+    from ..supervisor import serve_single
 
     text = demo_config_text(args.port, args.admin_port, args.upstream_port, args.frontend_port)
     try:
@@ -92,7 +93,7 @@ def run_demo(args: argparse.Namespace) -> int:
             )
 
         try:
-            await serve(config, on_ready=ready)
+            await serve_single(config, None, None, None, on_ready=ready)
         finally:
             await runner.cleanup()
 

@@ -48,6 +48,7 @@ EXPORTED_METRICS = frozenset(
         "cors_gateway_config_reloads_total",
         "cors_gateway_config_last_reload_success_timestamp_seconds",
         "cors_gateway_build_info",
+        "cors_gateway_worker_restarts_total",
     }
     | {f"{h}_{suffix}" for h in _HISTOGRAMS for suffix in ("bucket", "sum", "count")}
 )

@@ -117,6 +117,7 @@ def initial_series() -> dict[Key, float]:
     expected[key("cors_gateway_config_reloads_total", result="success")] = 0.0
     expected[key("cors_gateway_config_reloads_total", result="failure")] = 0.0
     expected[key("cors_gateway_build_info", version=__version__)] = 1.0
+    expected[key("cors_gateway_worker_restarts_total")] = 0.0
     return expected
 
 
@@ -146,13 +147,14 @@ def test_every_family_and_series_exists_at_zero_on_the_first_scrape():
         "cors_gateway_config_reloads": "counter",
         TIMESTAMP: "gauge",
         "cors_gateway_build_info": "gauge",
+        "cors_gateway_worker_restarts": "counter",
     }
     timestamp = samples.pop(key(TIMESTAMP))
     assert before <= timestamp <= after
     assert samples == initial_series()
     # 3 routes x (9 requests + 10 rejected + 5 responses + 21 histogram + 2 shadow)
-    # + 2 upstreams x (21 histogram + 4 errors) + 7 single series (the timestamp popped above)
-    assert len(samples) == 3 * 47 + 2 * 25 + 7
+    # + 2 upstreams x (21 histogram + 4 errors) + 8 single series (the timestamp popped above)
+    assert len(samples) == 3 * 47 + 2 * 25 + 8
 
 
 def test_sample_lines_are_written_as_dashboards_expect():

@@ -1,0 +1,428 @@
+"""Run the gateway as processes: one, or a parent with N workers; reload and drain.
+
+* ``--workers 1``: one process serves the public and the admin listener.
+* ``--workers N`` (or ``auto``: the usable CPUs, honouring the cgroup CPU
+  quota): a parent process reserves the public port, starts N worker
+  processes that each bind it with SO_REUSEPORT (each with its own event
+  loop, upstream pool and decision cache), serves the admin listener itself
+  with metrics aggregated from all workers (prometheus-client multiprocess
+  mode, in a directory cleaned at start), and restarts a worker that dies
+  (``cors_gateway_worker_restarts_total``).
+* Reload: SIGHUP, or a change of the config file (polled once a second by
+  content, so editors that write in several steps and Kubernetes ConfigMap
+  symlink swaps both work; a change is applied once the file has been stable
+  for half a second).  The new config is validated in full first; an
+  invalid or unreadable one is refused, its key-path errors logged and
+  ``cors_gateway_config_reloads_total{result="failure"}`` counted, and the
+  old config stays live.  A valid one is swapped in atomically; requests in
+  flight finish under the config they started with.
+* SIGTERM/SIGINT: /readyz turns 503, listeners stop accepting, requests in
+  flight get up to ``shutdown_timeout`` seconds, then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import logging
+import math
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+from . import __version__
+from .config import ConfigError, GatewayConfig, load_config
+
+__all__ = ["ConfigWatcher", "run", "usable_cpus"]
+
+log = logging.getLogger("gateway.supervisor")
+
+WATCH_INTERVAL = 1.0  # seconds between looks at the config file
+SETTLE = 0.5  # a changed file must stay unchanged this long before it is read
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup CPU quota."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        count = os.cpu_count() or 1
+    try:  # cgroup v2: "max 100000" or "<quota> <period>"
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)
+
+
+def with_overrides(config: GatewayConfig, host: str | None, port: int | None) -> GatewayConfig:
+    """Apply the command line's --host/--port, which outrank the file and the environment."""
+    changes = {}
+    if host is not None:
+        changes["listen_host"] = host
+    if port is not None:
+        changes["listen_port"] = port
+    return dataclasses.replace(config, **changes) if changes else config
+
+
+def load(path: str, host: str | None, port: int | None) -> GatewayConfig:
+    """Load and validate the config file with the environment and CLI overrides."""
+    return with_overrides(load_config(path, env=dict(os.environ)), host, port)
+
+
+def _fingerprint(path: str) -> bytes | str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).digest()
+    except OSError as err:
+        return f"unreadable: {type(err).__name__}"
+
+
+class ConfigWatcher:
+    """Calls ``on_change`` when the file's content changes and has settled."""
+
+    def __init__(self, path: str, on_change, interval: float = WATCH_INTERVAL, settle: float = SETTLE):
+        self.path = path
+        self.on_change = on_change
+        self.interval = interval
+        self.settle = settle
+        self._last = _fingerprint(path)
+
+    def seen(self) -> None:
+        """The current content is the live one (after a SIGHUP reload, say)."""
+        self._last = _fingerprint(self.path)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            current = _fingerprint(self.path)
+            if current == self._last:
+                continue
+            while True:  # debounce: wait until the writer is done
+                await asyncio.sleep(self.settle)
+                again = _fingerprint(self.path)
+                if again == current:
+                    break
+                current = again
+            self._last = current
+            try:
+                await self.on_change("the config file changed")
+            except Exception:  # noqa: BLE001 - the watcher must outlive any one reload
+                log.exception("config reload failed")
+
+
+class _Reloader:
+    """Validate and apply a new config; count and log the outcome."""
+
+    def __init__(self, path: str, host: str | None, port: int | None, metrics, apply):
+        self.path, self.host, self.port = path, host, port
+        self.metrics = metrics
+        self.apply = apply  # async callable(GatewayConfig)
+        self._lock = asyncio.Lock()
+
+    async def reload(self, why: str) -> bool:
+        async with self._lock:
+            try:
+                config = load(self.path, self.host, self.port)
+            except ConfigError as err:
+                for issue in err.errors:
+                    log.error("config reload refused (%s): %s", why, issue)
+                log.error("config reload refused: %d error(s); the previous config stays live", len(err.errors))
+                self.metrics.config_loaded(False)
+                return False
+            for issue in config.warnings:
+                log.warning("config: %s", issue)
+            await self.apply(config)
+            self.metrics.config_loaded(True)
+            log.info("config reloaded (%s): %d route(s)", why, len(config.routes))
+            return True
+
+
+def _announce(config: GatewayConfig, port: int, admin_port: int | None, workers: int) -> None:
+    # stdout carries only the JSON access log; people and supervisors read stderr.
+    extra = f", {workers} workers" if workers > 1 else ""
+    print(
+        f"cors-gateway {__version__} listening on http://{config.listen_host}:{port} "
+        f"(admin http://{config.admin_host}:{admin_port}/metrics{extra})",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+# ---------------------------------------------------------------------------
+# One process
+# ---------------------------------------------------------------------------
+
+
+async def serve_single(config: GatewayConfig, path: str | None, host: str | None, port: int | None,
+                       on_ready=None) -> None:
+    """Run one gateway process until SIGTERM/SIGINT, reloading on SIGHUP and file changes."""
+    from .app import Gateway
+
+    config = with_overrides(config, host, port)
+    gateway = Gateway(config)
+    await gateway.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = []
+    if path is not None:
+        async def apply(new: GatewayConfig) -> None:
+            gateway.apply_config(new)
+
+        reloader = _Reloader(path, host, port, gateway.metrics, apply)
+        watcher = ConfigWatcher(path, reloader.reload)
+
+        def on_hup() -> None:
+            watcher.seen()
+            tasks.append(loop.create_task(reloader.reload("SIGHUP")))
+
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+        tasks.append(loop.create_task(watcher.run()))
+    _announce(config, gateway.port, gateway.admin_port, 1)
+    if on_ready is not None:
+        on_ready(gateway)
+    try:
+        await stop.wait()
+    finally:
+        print("shutting down: draining in-flight requests", file=sys.stderr, flush=True)
+        for task in tasks:
+            task.cancel()
+        await gateway.stop()
+
+
+# ---------------------------------------------------------------------------
+# A parent and its workers
+# ---------------------------------------------------------------------------
+
+
+def _worker_main(config: GatewayConfig, port: int, conn, log_level: int) -> None:
+    """A worker process: serve the public port until told to drain."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which drains us
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    logging.basicConfig(level=log_level, stream=sys.stderr,
+                        format=f"%(asctime)s %(levelname)s %(name)s[{os.getpid()}]: %(message)s")
+    from .cli import new_event_loop
+    from .logs import install_stdout_access_log
+
+    install_stdout_access_log()
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(_worker(config, port, conn))
+
+
+async def _worker(config: GatewayConfig, port: int, conn) -> None:
+    from .app import Gateway
+
+    gateway = Gateway(config)
+    await gateway.start(port=port, admin=False, reuse_port=True)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+
+    def on_message() -> None:
+        try:
+            kind, payload = conn.recv()
+        except (EOFError, OSError):  # the parent is gone: drain and exit
+            loop.remove_reader(conn.fileno())
+            stop.set()
+            return
+        if kind == "reload":
+            gateway.apply_config(payload)
+
+    loop.add_reader(conn.fileno(), on_message)
+    conn.send(("ready", os.getpid()))
+    await stop.wait()
+    with contextlib.suppress(Exception):
+        loop.remove_reader(conn.fileno())
+    await gateway.stop()
+
+
+class _Parent:
+    def __init__(self, config: GatewayConfig, path: str | None, host: str | None, port: int | None, workers: int):
+        from .metrics import Metrics
+        from .routes import RouteTable
+
+        self.config = with_overrides(config, host, port)
+        self.path, self.host, self.port_override = path, host, port
+        self.count = workers
+        self.metrics = Metrics(RouteTable(self.config), self.config.metrics.max_origin_labels)
+        self.context = multiprocessing.get_context("spawn")
+        self.workers: dict[int, tuple] = {}  # slot -> (process, connection)
+        self.ready_slots: set[int] = set()
+        self.draining = False
+        self.port: int | None = None
+        self.admin_port: int | None = None
+        self._reserve: socket.socket | None = None
+
+    def _reserve_port(self) -> int:
+        """Hold the public port (bound, never listening) so workers can share it with SO_REUSEPORT."""
+        sock = socket.socket(socket.AF_INET6 if ":" in self.config.listen_host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((self.config.listen_host, self.config.listen_port))
+        self._reserve = sock
+        return sock.getsockname()[1]
+
+    def _spawn(self, slot: int) -> None:
+        loop = asyncio.get_running_loop()
+        parent_end, child_end = self.context.Pipe()
+        process = self.context.Process(
+            target=_worker_main,
+            args=(self.config, self.port, child_end, logging.getLogger().level),
+            name=f"cors-gateway-worker-{slot}",
+        )
+        process.start()
+        child_end.close()
+        self.workers[slot] = (process, parent_end)
+        loop.add_reader(parent_end.fileno(), self._on_message, slot, parent_end)
+        loop.add_reader(process.sentinel, self._on_exit, slot, process)
+
+    def _on_message(self, slot: int, conn) -> None:
+        try:
+            kind, _ = conn.recv()
+        except (EOFError, OSError):
+            asyncio.get_running_loop().remove_reader(conn.fileno())
+            return
+        if kind == "ready":
+            self.ready_slots.add(slot)
+
+    def _on_exit(self, slot: int, process) -> None:
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(process.sentinel)
+        # The sentinel closes as the process exits, a moment before it can be reaped.
+        loop.create_task(self._reap(slot, process))
+
+    async def _reap(self, slot: int, process) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, process.join, 5)
+        _, conn = self.workers.get(slot, (None, None))
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                loop.remove_reader(conn.fileno())
+            conn.close()
+        self.ready_slots.discard(slot)
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(process.pid)
+        if self.draining:
+            return
+        log.error("worker %s (pid %s) exited with %s; starting a new one", slot, process.pid, process.exitcode)
+        self.metrics.worker_restarts.inc()
+        self._spawn(slot)
+
+    async def _apply(self, config: GatewayConfig) -> None:
+        from .routes import RouteTable
+
+        self.config = config
+        self.metrics.use_table(RouteTable(config))
+        for process, conn in self.workers.values():
+            with contextlib.suppress(OSError):
+                conn.send(("reload", config))
+
+    def _admin_app(self):
+        from aiohttp import web
+
+        async def metrics(request):
+            return web.Response(body=self.metrics.exposition(),
+                                headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+        async def healthz(request):
+            return web.Response(text="ok\n")
+
+        async def readyz(request):
+            if not self.draining and len(self.ready_slots) == self.count:
+                return web.Response(text="ready\n")
+            return web.Response(status=503, text="draining\n" if self.draining else "starting\n")
+
+        app = web.Application()
+        app.router.add_get("/metrics", metrics)
+        app.router.add_get("/healthz", healthz)
+        app.router.add_get("/readyz", readyz)
+        return app
+
+    async def run(self, on_ready=None) -> None:
+        from aiohttp import web
+
+        self.port = self._reserve_port()
+        runner = web.AppRunner(self._admin_app(), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, self.config.admin_host, self.config.admin_port, reuse_address=True).start()
+        self.admin_port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+        for slot in range(self.count):
+            self._spawn(slot)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        tasks = []
+        if self.path is not None:
+            reloader = _Reloader(self.path, self.host, self.port_override, self.metrics, self._apply)
+            watcher = ConfigWatcher(self.path, reloader.reload)
+
+            def on_hup() -> None:
+                watcher.seen()
+                tasks.append(loop.create_task(reloader.reload("SIGHUP")))
+
+            loop.add_signal_handler(signal.SIGHUP, on_hup)
+            tasks.append(loop.create_task(watcher.run()))
+        _announce(self.config, self.port, self.admin_port, self.count)
+        if on_ready is not None:
+            on_ready(self)
+        try:
+            await stop.wait()
+        finally:
+            print("shutting down: draining in-flight requests", file=sys.stderr, flush=True)
+            self.draining = True
+            for task in tasks:
+                task.cancel()
+            for process, _ in self.workers.values():
+                if process.is_alive():
+                    process.terminate()  # SIGTERM: the worker drains
+            deadline = self.config.shutdown_timeout + 5
+            for process, _ in self.workers.values():
+                await loop.run_in_executor(None, process.join, deadline)
+                if process.is_alive():
+                    log.error("worker pid %s did not drain in time; killing it", process.pid)
+                    process.kill()
+                    await loop.run_in_executor(None, process.join, 5)
+            await runner.cleanup()
+            if self._reserve is not None:
+                self._reserve.close()
+
+
+def prepare_multiprocess_metrics() -> str:
+    """Point prometheus-client at a fresh shared directory; call before it is imported."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        for entry in Path(directory).glob("*.db"):  # stale files from an earlier run
+            entry.unlink()
+    else:
+        directory = tempfile.mkdtemp(prefix="cors-gateway-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    return directory
+
+
+def run(config: GatewayConfig, path: str | None, host: str | None, port: int | None, workers: int,
+        loop_factory) -> None:
+    """Serve until SIGTERM/SIGINT with ``workers`` processes (1: this one)."""
+    if workers <= 1:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(serve_single(config, path, host, port))
+        return
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    owned = directory is None
+    directory = prepare_multiprocess_metrics()
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(_Parent(config, path, host, port, workers).run())
+    finally:
+        if owned:
+            shutil.rmtree(directory, ignore_errors=True)
