@@ -162,6 +162,16 @@ class Gateway:
         origins = headers.getall("Origin", ())
         if len(origins) == 1:
             outcome.origin = origins[0]
+        encodings = headers.getall("Transfer-Encoding", ())
+        if encodings and (len(encodings) != 1 or encodings[0].strip().lower() != "chunked"):
+            # aiohttp's parser refuses Content-Length with Transfer-Encoding,
+            # duplicate lengths and obsolete line folding; it accepts codings
+            # before "chunked", which this proxy cannot pass on faithfully.
+            # Refuse rather than forward a body the upstream could read
+            # differently (request smuggling).
+            response = _answer(400, "unsupported Transfer-Encoding: only chunked is accepted\n", None, request_id)
+            response.force_close()
+            return response
         path = normalize_path(raw_path.partition("?")[0])
         if path is None:
             return self._refuse(request, outcome, request_id, origins, 400, _BAD_PATH)

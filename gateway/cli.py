@@ -10,7 +10,7 @@ import sys
 
 from . import __version__
 from .config import DEFAULT_CONFIG_PATH, ConfigError, GatewayConfig, load_config
-from .logs import install_stdout_access_log
+from .logs import install_stdout_access_log, quiet_malformed_requests
 from .origins import PatternError, normalize_origin
 
 __all__ = ["main"]
@@ -234,4 +234,5 @@ def main(argv: list[str] | None = None) -> int:
     # The access log is one JSON object per line on stdout, whatever --log-level
     # says (config access_log.enabled switches it off).
     install_stdout_access_log()
+    quiet_malformed_requests()
     return args.func(args)

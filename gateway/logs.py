@@ -29,7 +29,10 @@ import time
 from collections import OrderedDict
 from json.encoder import encode_basestring_ascii
 
-__all__ = ["BufferedLineHandler", "RequestLog", "flush_access_log", "install_stdout_access_log"]
+__all__ = [
+    "BufferedLineHandler", "ClientErrorFilter", "RequestLog", "flush_access_log", "install_stdout_access_log",
+    "quiet_malformed_requests",
+]
 
 access_log = logging.getLogger("gateway.access")
 rejection_log = logging.getLogger("gateway.rejections")
@@ -177,3 +180,30 @@ def install_stdout_access_log() -> None:
     access_log.setLevel(logging.INFO)
     access_log.propagate = False
     _direct = handler
+
+
+class ClientErrorFilter(logging.Filter):
+    """Keep malformed-request noise out of the error log.
+
+    aiohttp logs every request its parser refuses (it answers 400 and closes
+    the connection) as an ERROR with a traceback, so a scanner or an attacker
+    could fill the disk.  Those records are demoted to DEBUG; real handler
+    errors pass unchanged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+                return False
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.exc_info = None
+            record.msg = f"refused a malformed request: {exc.message or type(exc).__name__}"
+            record.args = ()
+        return True
+
+
+def quiet_malformed_requests() -> None:
+    logging.getLogger("aiohttp.server").addFilter(ClientErrorFilter())

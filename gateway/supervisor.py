@@ -211,9 +211,10 @@ def _worker_main(config: GatewayConfig, port: int, conn, log_level: int) -> None
     logging.basicConfig(level=log_level, stream=sys.stderr,
                         format=f"%(asctime)s %(levelname)s %(name)s[{os.getpid()}]: %(message)s")
     from .cli import new_event_loop
-    from .logs import install_stdout_access_log
+    from .logs import install_stdout_access_log, quiet_malformed_requests
 
     install_stdout_access_log()
+    quiet_malformed_requests()
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         runner.run(_worker(config, port, conn))
 

@@ -7,10 +7,17 @@ assert whether, and how, the gateway forwarded a request.
 from __future__ import annotations
 
 import gzip
+import hashlib
+import random
 import threading
 import time
 
 from flask import Blueprint, Flask, Response, jsonify, redirect, request
+
+
+def deterministic_bytes(size: int, seed: int) -> bytes:
+    """The same pseudo-random bytes for the same (size, seed), in the app and in the tests."""
+    return random.Random(seed).randbytes(size)
 
 
 def create_app() -> Flask:
@@ -141,6 +148,22 @@ def create_app() -> Flask:
                 time.sleep(delay)
 
         return Response(generate(), mimetype="text/plain")
+
+    @api.route("/sha256", methods=["POST", "PUT"])
+    def sha256():
+        digest, total = hashlib.sha256(), 0
+        while True:
+            piece = request.stream.read(65536)
+            if not piece:
+                break
+            digest.update(piece)
+            total += len(piece)
+        return jsonify(sha256=digest.hexdigest(), length=total)
+
+    @api.get("/random")
+    def random_bytes():
+        size, seed = int(request.args["size"]), int(request.args.get("seed", "1"))
+        return Response(deterministic_bytes(size, seed), mimetype="application/octet-stream")
 
     @api.post("/upload")
     def upload():

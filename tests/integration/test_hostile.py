@@ -1,0 +1,134 @@
+"""Hostile and unusual HTTP: refused cleanly, never forwarded ambiguously; bodies forwarded exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import aiohttp
+import pytest
+
+from ..apps.recording_app import deterministic_bytes
+from ..support import ROOT, free_port, stop_process, wait_for_port
+from .conftest import gateway_config
+
+ROUTES = '  - {name: api, path: /api/, upstream: app, cors: {origins: ["https://app.example.com"]}}\n'
+
+SMUGGLING = {
+    "content-length-and-chunked": b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                                  b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "two-different-lengths": b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
+    "two-equal-lengths": b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nabcd",
+    "obsolete-line-folding": b"GET /api/echo HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
+    "transfer-encoding-gzip": b"POST /api/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabcd",
+    "transfer-encoding-gzip-chunked": b"POST /api/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                                      b"0\r\n\r\n",
+    "two-transfer-encodings": b"POST /api/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                              b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "two-hosts": b"GET /api/echo HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+    "space-before-colon": b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length : 3\r\n\r\nabc",
+    "signed-length": b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: +4\r\n\r\nabcd",
+    "header-line-of-20k": b"GET /api/echo HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n",
+    "bare-lf-garbage": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 50,
+}
+
+
+async def send_raw(port: int, raw: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw)
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), timeout=5)  # EOF: the connection was closed
+    writer.close()
+    return data
+
+
+@pytest.mark.parametrize("name", sorted(SMUGGLING))
+async def test_ambiguous_requests_are_refused_and_never_forwarded(make_gateway, recorded, name):
+    gw = await make_gateway(gateway_config(recorded.url, ROUTES))
+    answer = await send_raw(gw.port, SMUGGLING[name])
+    assert answer.split(b"\r\n", 1)[0] in (b"HTTP/1.0 400 Bad Request", b"HTTP/1.1 400 Bad Request")
+    assert recorded.requests() == []
+    # The gateway is unharmed.
+    async with aiohttp.ClientSession() as session:
+        async with session.get(gw.url + "/api/echo") as response:
+            assert response.status == 200
+
+
+BODY_SIZES = [0, 1, 65536, 16 * 1024 * 1024 + 7]
+
+
+@pytest.mark.parametrize("size", BODY_SIZES)
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+async def test_request_bodies_arrive_byte_for_byte(make_gateway, recorded, size, framing):
+    gw = await make_gateway(gateway_config(recorded.url, ROUTES))
+    body = deterministic_bytes(size, seed=size)
+
+    async def chunks():
+        for start in range(0, len(body), 100_003):  # odd chunk size on purpose
+            yield body[start:start + 100_003]
+
+    data = body if framing == "content-length" else chunks()
+    async with aiohttp.ClientSession() as session:
+        async with session.post(gw.url + "/api/sha256", data=data) as response:
+            assert response.status == 200
+            assert await response.json() == {"sha256": hashlib.sha256(body).hexdigest(), "length": size}
+    [entry] = recorded.requests()
+    names = {k.lower() for k, _ in entry["headers"]}
+    if framing == "content-length":
+        assert ("content-length" in names) and ("transfer-encoding" not in names)
+
+
+@pytest.mark.parametrize("size", BODY_SIZES)
+async def test_response_bodies_arrive_byte_for_byte(make_gateway, recorded, size):
+    gw = await make_gateway(gateway_config(recorded.url, ROUTES))
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        async with session.get(gw.url + f"/api/random?size={size}&seed=7") as response:
+            assert response.status == 200
+            received = await response.read()
+    assert hashlib.sha256(received).hexdigest() == hashlib.sha256(deterministic_bytes(size, 7)).hexdigest()
+
+
+def test_logs_hold_no_credentials_and_no_parser_tracebacks(tmp_path, upstream):
+    port, admin = free_port(), free_port()
+    config = tmp_path / "gateway.yaml"
+    config.write_text(textwrap.dedent(f"""\
+        listen: {{host: 127.0.0.1, port: {port}}}
+        admin: {{host: 127.0.0.1, port: {admin}}}
+        upstreams:
+          app: {{url: "{upstream.url}"}}
+        routes:
+          - {{name: api, path: /api/, upstream: app, cors: {{origins: ["https://app.example.com"]}}}}
+        """))
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "--log-level", "DEBUG", "run", "-c", str(config)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(port, proc)
+
+        async def traffic():
+            async with aiohttp.ClientSession() as session:
+                headers = {"Cookie": "session=cookie-secret-1", "Authorization": "Bearer token-secret-2",
+                           "Origin": "https://evil.example"}
+                async with session.get(f"http://127.0.0.1:{port}/api/multi-cookie?token=query-secret-3",
+                                       headers=headers) as response:
+                    assert response.status == 200
+            for raw in SMUGGLING.values():
+                await send_raw(port, raw)
+
+        asyncio.run(traffic())
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            stop_process(proc)
+    assert proc.returncode == 0
+    logs = out + err
+    for secret in ("cookie-secret-1", "token-secret-2", "query-secret-3", "a=1", "b=2"):
+        assert secret not in logs
+    assert "Traceback" not in err
+    assert "refused a malformed request" in err  # at DEBUG, one line each, no traceback
+    assert '"path":"/api/multi-cookie"' in out
