@@ -132,3 +132,42 @@ def test_logs_hold_no_credentials_and_no_parser_tracebacks(tmp_path, upstream):
     assert "Traceback" not in err
     assert "refused a malformed request" in err  # at DEBUG, one line each, no traceback
     assert '"path":"/api/multi-cookie"' in out
+
+
+async def test_a_connection_dropped_under_the_pool_is_retried_only_for_idempotent_methods(make_gateway):
+    """An upstream that promises keep-alive, serves one request per connection and closes it.
+
+    The gateway's GETs then meet a dead pooled connection: they are retried
+    once on a fresh one and succeed.  A POST is never retried (it may have had
+    its side effect): it gets a clean 502, and the pool recovers afterwards.
+    """
+    served = 0
+
+    async def one_request_per_connection(reader, writer):
+        nonlocal served
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            served += 1
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(one_request_per_connection, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        gw = await make_gateway(gateway_config(f"http://127.0.0.1:{port}", ROUTES))
+        statuses = []
+        async with aiohttp.ClientSession() as session:
+            for _ in range(10):
+                for method in ("GET", "GET", "POST"):
+                    async with session.request(method, gw.url + "/api/x") as response:
+                        statuses.append((method, response.status, await response.read()))
+                await asyncio.sleep(0.1)
+        assert {s for s in statuses if s[0] == "GET"} == {("GET", 200, b"ok")}
+        assert {s for s in statuses if s[0] == "POST"} == {("POST", 502, b"upstream closed the connection\n")}
+        assert served == 20  # every GET reached the upstream exactly once; no POST was replayed
+    finally:
+        server.close()
+        await server.wait_closed()
