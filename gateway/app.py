@@ -405,7 +405,10 @@ class Gateway:
         (the workers share the public port through SO_REUSEPORT).
         """
         self.pool = UpstreamPool(self.config.upstreams)
-        server = web.Server(self.handle, access_log=None, handler_cancellation=False)
+        server = web.Server(
+            self.handle, access_log=None, handler_cancellation=False,
+            keepalive_timeout=self.config.keepalive_timeout,
+        )
         runner = web.ServerRunner(server, shutdown_timeout=self.config.shutdown_timeout)
         await runner.setup()
         site = web.TCPSite(

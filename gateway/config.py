@@ -92,6 +92,7 @@ class _Model(BaseModel):
 class _Listen(_Model):
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=0, le=65535, strict=True)
+    keepalive_timeout: float = Field(75.0, gt=0, le=3600)
 
 
 class _Admin(_Model):
@@ -227,6 +228,7 @@ class GatewayConfig:
     defaults_cors: CorsSettings
     metrics: MetricsSettings = MetricsSettings()
     access_log: AccessLogSettings = AccessLogSettings()
+    keepalive_timeout: float = 75.0  # seconds an idle client connection is kept open
     warnings: tuple[Issue, ...] = field(default=())
     source: str = "<string>"
 
@@ -575,6 +577,7 @@ class _Compiler:
         return GatewayConfig(
             listen_host=model.listen.host,
             listen_port=model.listen.port,
+            keepalive_timeout=model.listen.keepalive_timeout,
             admin_host=model.admin.host,
             admin_port=model.admin.port,
             shutdown_timeout=model.shutdown_timeout,

@@ -171,3 +171,21 @@ async def test_a_connection_dropped_under_the_pool_is_retried_only_for_idempoten
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_idle_keep_alive_connections_are_closed_after_keepalive_timeout(make_gateway, recorded):
+    config = gateway_config(recorded.url, ROUTES).replace(
+        "listen: {host: 127.0.0.1, port: 0}", "listen: {host: 127.0.0.1, port: 0, keepalive_timeout: 0.5}"
+    )
+    gw = await make_gateway(config)
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    writer.write(b"GET /api/echo HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    await reader.readexactly(length)
+    started = asyncio.get_running_loop().time()
+    assert await asyncio.wait_for(reader.read(), timeout=5) == b""  # closed by the gateway
+    assert asyncio.get_running_loop().time() - started < 3
+    writer.close()
