@@ -140,6 +140,12 @@ class _Route(_Model):
     host: str | None = None
     upstream: str
     cors: _Cors = _Cors()
+    csrf: Literal["off", "sec-fetch-site"] = "off"
+
+    @field_validator("csrf", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        return "off" if value is False else value
 
 
 class _MetricsSettings(_Model):
@@ -202,6 +208,7 @@ class Route:
     path: str | None = None
     path_regex: str | None = None
     host: str | None = None
+    csrf: str = "off"  # "sec-fetch-site": refuse cross-site unsafe requests from disallowed origins
 
 
 @dataclass(frozen=True, slots=True)
@@ -625,7 +632,7 @@ class _Compiler:
         host = route.host.lower().rstrip(".") if route.host else None
         cors = self._cors(route.cors, model.defaults.cors, f"{base}.cors", "defaults.cors")
         name = route.name or route.path or route.path_regex or base
-        return Route(index, name, route.upstream, cors, route.path, route.path_regex, host)
+        return Route(index, name, route.upstream, cors, route.path, route.path_regex, host, route.csrf)
 
     def _cors(self, own: _Cors, defaults: _Cors, own_path: str, defaults_path: str) -> CorsSettings:
         """Merge ``own`` over ``defaults`` and validate the result."""
