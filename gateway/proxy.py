@@ -111,6 +111,16 @@ class UpstreamPool:
         for session in self._sessions.values():
             await session.close()
 
+    async def forward_websocket(
+        self, request: web.BaseRequest, upstream_name: str, request_id: str | None = None
+    ) -> web.StreamResponse:
+        """Open the same WebSocket to the upstream, then relay messages both ways until one side closes."""
+        self.active += 1
+        try:
+            return await _forward_websocket(self, request, upstream_name, request_id)
+        finally:
+            self.active -= 1
+
     async def forward(
         self,
         request: web.BaseRequest,
@@ -231,6 +241,74 @@ class UpstreamPool:
             except (ConnectionError, aiohttp.ClientConnectionError) as err:
                 raise ClientGone(response) from err
             return response
+
+
+_WS_HANDSHAKE = frozenset({
+    "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol",
+    "host", "content-length",
+})
+
+
+async def _pump(source, sink, on_close) -> None:
+    """Copy WebSocket messages from ``source`` to ``sink`` until one side closes."""
+    async for message in source:
+        if message.type is aiohttp.WSMsgType.TEXT:
+            await sink.send_str(message.data)
+        elif message.type is aiohttp.WSMsgType.BINARY:
+            await sink.send_bytes(message.data)
+        elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
+            break
+    await on_close(source.close_code)
+
+
+async def _forward_websocket(pool: UpstreamPool, request: web.BaseRequest, upstream_name: str,
+                             request_id: str | None) -> web.StreamResponse:
+    upstream = pool.upstreams[upstream_name]
+    session = pool._sessions[upstream_name]
+    drop = hop_by_hop_names(request.headers)
+    headers = CIMultiDict()
+    for name, value in request.headers.items():
+        lower = name.lower()
+        if lower in drop or lower in _WS_HANDSHAKE or lower in _NOT_FORWARDED or lower.startswith(_REPLACED_PREFIXES):
+            continue
+        headers.add(name, value)
+    host = request.headers.get("Host", "")
+    if upstream.preserve_host and host:
+        headers["Host"] = host
+    headers["X-Forwarded-For"] = request.remote or ""
+    headers["X-Forwarded-Proto"] = request.scheme
+    if request_id is not None:
+        headers["X-Request-Id"] = request_id
+    protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+    url = URL(upstream.url.replace("http", "ws", 1) + request.raw_path, encoded=True)
+    try:
+        upstream_ws = await session.ws_connect(url, headers=headers, protocols=protocols, autoclose=False,
+                                               autoping=True, max_msg_size=0)
+    except aiohttp.WSServerHandshakeError as err:
+        raise UpstreamError("protocol", 502, f"upstream refused the WebSocket handshake ({err.status})") from err
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
+        raise _classify(err) from err
+    client_ws = web.WebSocketResponse(protocols=[upstream_ws.protocol] if upstream_ws.protocol else (),
+                                      autoclose=False, max_msg_size=0)
+    try:
+        await client_ws.prepare(request)
+
+        async def close_client(code):
+            await client_ws.close(code=code or aiohttp.WSCloseCode.OK)
+
+        async def close_upstream(code):
+            await upstream_ws.close(code=code or aiohttp.WSCloseCode.OK)
+
+        down = asyncio.ensure_future(_pump(upstream_ws, client_ws, close_client))
+        up = asyncio.ensure_future(_pump(client_ws, upstream_ws, close_upstream))
+        done, pending = await asyncio.wait({down, up}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    finally:
+        await upstream_ws.close()
+        await client_ws.close()
+    return client_ws
 
 
 class _ProxiedResponse(web.StreamResponse):
