@@ -78,6 +78,7 @@ class World:
     admin_port: int
     upstream: Upstream
     flask_cors: Upstream
+    ws_port: int = 0
 
     @property
     def A(self) -> str:
@@ -113,7 +114,7 @@ class World:
         raise AssertionError(f"no series {name}{{{wanted}}}")
 
 
-def browser_config(pA: int, admin: int, upstream: str, flask_cors: str, dead: int) -> str:
+def browser_config(pA: int, admin: int, upstream: str, flask_cors: str, dead: int, ws: str) -> str:
     A = f"http://localhost:{pA}"
     return f"""\
 listen: {{host: 127.0.0.1, port: 0}}
@@ -123,6 +124,7 @@ upstreams:
   short: {{url: "{upstream}", read_timeout: 1}}
   down: {{url: "http://127.0.0.1:{dead}", connect_timeout: 1}}
   flaskcors: {{url: "{flask_cors}"}}
+  ws: {{url: "{ws}"}}
 defaults:
   cors:
     origins: ["{A}"]
@@ -150,6 +152,7 @@ routes:
   - {{name: down, path: /down/, upstream: down}}
   - {{name: flaskcors, path: /fc/, upstream: flaskcors, cors: {{supports_credentials: true}}}}
   - {{name: pna, path: /pna/, upstream: app, cors: {{allow_private_network: true}}}}
+  - {{name: ws, path: /ws/, upstream: ws}}
 """
 
 
@@ -157,6 +160,9 @@ routes:
 def world(tmp_path_factory):
     upstream = start_wsgi("tests.apps.recording_app:create_app")
     flask_cors = start_wsgi("tests.apps.flask_cors_app:create_app")
+    ws_port = free_port()
+    ws_echo = subprocess.Popen([sys.executable, "-m", "tests.apps.ws_echo", str(ws_port)], cwd=ROOT)
+    wait_for_port(ws_port, ws_echo)
     pA, pB, gw_port, admin, dead = (free_port() for _ in range(5))
     servers = []
     for port in (pA, pB):
@@ -164,7 +170,7 @@ def world(tmp_path_factory):
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
     config = tmp_path_factory.mktemp("browser") / "gateway.yaml"
-    config.write_text(browser_config(pA, admin, upstream.url, flask_cors.url, dead))
+    config.write_text(browser_config(pA, admin, upstream.url, flask_cors.url, dead, f"http://127.0.0.1:{ws_port}"))
     gateway = subprocess.Popen(
         [sys.executable, "-m", "gateway", "--log-level", "WARNING", "run", "-c", str(config), "--port", str(gw_port)],
         cwd=ROOT,
@@ -172,13 +178,14 @@ def world(tmp_path_factory):
     )
     try:
         wait_for_port(gw_port, gateway)
-        yield World(pA, pB, gw_port, admin, upstream, flask_cors)
+        yield World(pA, pB, gw_port, admin, upstream, flask_cors, ws_port)
     finally:
         stop_process(gateway)
         for server in servers:
             server.shutdown()
         stop_process(upstream.proc)
         stop_process(flask_cors.proc)
+        stop_process(ws_echo)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

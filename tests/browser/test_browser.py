@@ -426,3 +426,38 @@ async def test_private_network_access_header_level(world):
     assert headers["Vary"] == (
         "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network"
     )
+
+
+# -- WebSockets: no CORS in the browser, so the gateway checks the Origin -----------------------
+
+SOCKET = """
+({url}) => new Promise((resolve) => {
+  const ws = new WebSocket(url);
+  ws.onopen = () => ws.send("hi");
+  ws.onmessage = (event) => { resolve({ok: true, data: event.data}); ws.close(); };
+  ws.onerror = () => resolve({ok: false, error: "WebSocket error"});
+})
+"""
+
+
+def _handshakes(world) -> list[dict]:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{world.ws_port}/__handshakes", timeout=5) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.parametrize("who, allowed", [("A", True), ("B", False)])
+async def test_websocket_origin_is_enforced_by_the_gateway(world, open_page, who, allowed):
+    before = len(_handshakes(world))
+    page = await open_page(getattr(world, who))
+    result = await page.evaluate(SOCKET, {"url": world.GW.replace("http://", "ws://") + "/ws/chat"})
+    after = _handshakes(world)
+    if allowed:
+        assert result == {"ok": True, "data": "echo: hi"}
+        assert after[before:] == [{"origin": world.A, "path": "/ws/chat"}]
+    else:
+        # Without the gateway's check, this page could talk to the app with the user's cookies.
+        assert result == {"ok": False, "error": "WebSocket error"}
+        assert after[before:] == []
