@@ -106,6 +106,7 @@ class _Upstream(_Model):
     read_timeout: float = Field(60.0, gt=0)
     max_connections: int = Field(100, ge=1, strict=True)
     preserve_host: bool = True
+    ca_file: str | None = None
 
 
 StrOrList = str | list[str]
@@ -182,6 +183,7 @@ class Upstream:
     read_timeout: float
     max_connections: int
     preserve_host: bool
+    ca_file: str | None = None  # CA bundle for https upstreams (default: the system's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -612,7 +614,19 @@ class _Compiler:
             except ValueError:
                 self.error(path, "invalid port")
             url = f"{parts.scheme}://{parts.netloc}"
-        return Upstream(name, url, up.connect_timeout, up.read_timeout, up.max_connections, up.preserve_host)
+        ca_file = up.ca_file
+        if ca_file is not None:
+            import ssl
+
+            try:
+                ssl.create_default_context(cafile=ca_file)
+            except (OSError, ssl.SSLError) as err:
+                self.error(f"upstreams.{name}.ca_file", f"cannot load the CA bundle: {err}")
+            if parts.scheme != "https":
+                self.warn(f"upstreams.{name}.ca_file", "only used for https:// upstreams")
+        return Upstream(
+            name, url, up.connect_timeout, up.read_timeout, up.max_connections, up.preserve_host, ca_file
+        )
 
     def _route(self, index: int, route: _Route, model: _Config, upstreams: dict) -> Route | None:
         base = f"routes.{index}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable
 
 import aiohttp
@@ -85,7 +86,11 @@ class UpstreamPool:
         self.active = 0  # requests using this pool right now (a replaced pool waits for 0)
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         for name, upstream in upstreams.items():
+            # https upstreams are always verified: against ca_file when given,
+            # else the system's trust store.
+            tls = ssl.create_default_context(cafile=upstream.ca_file) if upstream.ca_file else True
             connector = aiohttp.TCPConnector(
+                ssl=tls,
                 limit=upstream.max_connections,
                 limit_per_host=0,
                 ttl_dns_cache=10,

@@ -244,3 +244,53 @@ async def test_without_csrf_a_cross_site_simple_post_reaches_the_upstream(make_g
         async with session.post(gw.url + "/other/echo", data=b"a=1", headers=headers) as r:
             assert r.status == 200  # CORS alone only hides the answer
     assert [e["path"] for e in recorded.requests()] == ["/other/echo"]
+
+
+async def test_https_upstream_is_verified_against_the_configured_ca(make_gateway, tmp_path):
+    import ssl
+
+    import trustme
+    from aiohttp import web
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_tls)
+
+    async def hello(request):
+        return web.json_response({"tls": True})
+
+    app = web.Application()
+    app.router.add_get("/api/hello", hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_tls).start()
+    port = runner.addresses[0][1]
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    try:
+        trusted = gateway_config(f"https://127.0.0.1:{port}", ROUTES).replace(
+            "read_timeout: 1.5}", f'read_timeout: 1.5, ca_file: "{ca_file}"}}'
+        )
+        assert "ca_file" in trusted
+        gw = await make_gateway(trusted)
+        untrusted = await make_gateway(gateway_config(f"https://127.0.0.1:{port}", ROUTES))
+        async with aiohttp.ClientSession() as session:
+            async with session.get(gw.url + "/api/hello") as response:
+                assert (response.status, await response.json()) == (200, {"tls": True})
+            # Not signed by a CA the gateway trusts: refused, never sent in the clear.
+            async with session.get(untrusted.url + "/api/hello") as response:
+                assert response.status == 502
+    finally:
+        await runner.cleanup()
+
+
+def test_a_missing_ca_file_is_a_config_error(tmp_path):
+    from gateway.config import ConfigError, parse_config
+
+    text = gateway_config("https://127.0.0.1:1", ROUTES).replace(
+        "read_timeout: 1.5}", f'read_timeout: 1.5, ca_file: "{tmp_path / "missing.pem"}"}}'
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert [str(e).split(": ", 1)[0] for e in info.value.errors] == ["upstreams.app.ca_file"]
