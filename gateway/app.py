@@ -437,8 +437,8 @@ class Gateway:
         (the workers share the public port through SO_REUSEPORT).
         """
         self.pool = UpstreamPool(self.config.upstreams)
-        server = web.Server(
-            self.handle, access_log=None, handler_cancellation=False,
+        server = _CappedServer(
+            self.handle, self.config.max_client_connections, access_log=None, handler_cancellation=False,
             keepalive_timeout=self.config.keepalive_timeout,
         )
         runner = web.ServerRunner(server, shutdown_timeout=self.config.shutdown_timeout)
@@ -515,6 +515,27 @@ def _cross_site_forgery(fetch_site: str | None, has_origin: bool, decision: Deci
             return False
         return decision.allowed is not True
     return has_origin and decision.allowed is False
+
+
+class _CappedServer(web.Server):
+    """aiohttp's low-level server, closing connections beyond ``listen.max_connections`` at once.
+
+    Each open connection costs a socket and buffers; a client opening
+    thousands (idle or slowly sending headers) must not exhaust file
+    descriptors for everyone else.  The refused connection is closed before
+    any byte is read, which a client sees as a reset: the cheapest answer.
+    """
+
+    def __init__(self, handler, max_connections: int, **kwargs):
+        super().__init__(handler, **kwargs)
+        self.max_connections = max_connections
+        self.refused = 0
+
+    def connection_made(self, handler, transport) -> None:
+        super().connection_made(handler, transport)
+        if len(self._connections) > self.max_connections:
+            self.refused += 1
+            transport.abort()
 
 
 def _is_websocket(request: web.BaseRequest) -> bool:

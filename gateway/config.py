@@ -93,6 +93,7 @@ class _Listen(_Model):
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=0, le=65535, strict=True)
     keepalive_timeout: float = Field(75.0, gt=0, le=3600)
+    max_connections: int = Field(10_000, ge=1, strict=True)
 
 
 class _Admin(_Model):
@@ -238,6 +239,7 @@ class GatewayConfig:
     metrics: MetricsSettings = MetricsSettings()
     access_log: AccessLogSettings = AccessLogSettings()
     keepalive_timeout: float = 75.0  # seconds an idle client connection is kept open
+    max_client_connections: int = 10_000  # open client connections per process; more are closed at once
     warnings: tuple[Issue, ...] = field(default=())
     source: str = "<string>"
 
@@ -587,6 +589,7 @@ class _Compiler:
             listen_host=model.listen.host,
             listen_port=model.listen.port,
             keepalive_timeout=model.listen.keepalive_timeout,
+            max_client_connections=model.listen.max_connections,
             admin_host=model.admin.host,
             admin_port=model.admin.port,
             shutdown_timeout=model.shutdown_timeout,

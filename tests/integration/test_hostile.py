@@ -294,3 +294,30 @@ def test_a_missing_ca_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         parse_config(text)
     assert [str(e).split(": ", 1)[0] for e in info.value.errors] == ["upstreams.app.ca_file"]
+
+
+async def test_connections_beyond_the_cap_are_closed_and_the_rest_keep_working(make_gateway, recorded):
+    config = gateway_config(recorded.url, ROUTES).replace(
+        "listen: {host: 127.0.0.1, port: 0}", "listen: {host: 127.0.0.1, port: 0, max_connections: 3}"
+    )
+    gw = await make_gateway(config)
+    idle = [await asyncio.open_connection("127.0.0.1", gw.port) for _ in range(3)]
+    await asyncio.sleep(0.1)
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    writer.write(b"GET /api/echo HTTP/1.1\r\nHost: x\r\n\r\n")
+    with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), timeout=5)
+        if not data:
+            raise ConnectionResetError("closed without an answer")
+    # The connections inside the cap are served.
+    reader0, writer0 = idle[0]
+    writer0.write(b"GET /api/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    await writer0.drain()
+    assert (await asyncio.wait_for(reader0.read(), timeout=5)).startswith(b"HTTP/1.1 200 ")
+    for _, w in idle:
+        w.close()
+    await asyncio.sleep(0.2)
+    async with aiohttp.ClientSession() as session:  # room again once they are gone
+        async with session.get(gw.url + "/api/echo") as response:
+            assert response.status == 200
