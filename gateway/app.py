@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import secrets
@@ -127,12 +128,14 @@ class _Outcome:
 class Gateway:
     """A running gateway: config, compiled routes, upstream pool, listeners."""
 
-    def __init__(self, config: GatewayConfig):
+    def __init__(self, config: GatewayConfig, *, worker: bool = False):
+        """``worker``: a worker process of a multi-process gateway (its parent loads configs)."""
         self.config = config
         self.table = RouteTable(config)
-        self.metrics = Metrics(self.table, config.metrics.max_origin_labels)
+        self.metrics = Metrics(self.table, config.metrics.max_origin_labels, config_owner=not worker)
         self.logs = RequestLog(config.access_log.enabled, config.access_log.sample_rate)
         self.pool: UpstreamPool | None = None
+        self._retired: set[UpstreamPool] = set()
         self.ready = False
         self._runners: list[web.BaseRunner] = []
         self._sync_task: asyncio.Task | None = None
@@ -388,19 +391,30 @@ class Gateway:
         restart: that part of a new config is ignored with a warning.
         """
         old = self.config
-        if (config.listen_host, config.listen_port, config.admin_host, config.admin_port) != (
-            old.listen_host, old.listen_port, old.admin_host, old.admin_port
-        ):
-            log.warning("config reload: listen/admin addresses changed; they take effect after a restart")
+        restart_only = ("listen_host", "listen_port", "admin_host", "admin_port", "shutdown_timeout",
+                        "keepalive_timeout", "max_client_connections")
+        changed = [name for name in restart_only if getattr(config, name) != getattr(old, name)]
+        if changed:
+            log.warning("config reload: %s take effect after a restart", ", ".join(changed))
+            config = dataclasses.replace(config, **{name: getattr(old, name) for name in changed})
         table = RouteTable(config)
         if self.pool is not None and config.upstreams != old.upstreams:
             retired, self.pool = self.pool, UpstreamPool(config.upstreams)
-            asyncio.get_running_loop().create_task(_retire(retired))
+            self._retired.add(retired)
+            asyncio.get_running_loop().create_task(self._retire(retired))
         self.metrics.use_table(table)
         self.metrics.max_origin_labels = config.metrics.max_origin_labels
         self.logs = RequestLog(config.access_log.enabled, config.access_log.sample_rate)
         self.table = table
         self.config = config
+
+    async def _retire(self, pool: UpstreamPool) -> None:
+        """Close a replaced connection pool once the requests still using it are done."""
+        while pool.active:
+            await asyncio.sleep(0.5)
+        if pool in self._retired:
+            self._retired.discard(pool)
+            await pool.close()
 
     # -- admin ---------------------------------------------------------------
 
@@ -436,7 +450,6 @@ class Gateway:
         serves the admin endpoints for all workers) and ``reuse_port=True``
         (the workers share the public port through SO_REUSEPORT).
         """
-        self.pool = UpstreamPool(self.config.upstreams)
         server = _CappedServer(
             self.handle, self.config.max_client_connections, access_log=None, handler_cancellation=False,
             keepalive_timeout=self.config.keepalive_timeout,
@@ -450,9 +463,11 @@ class Gateway:
             reuse_address=True,
             reuse_port=reuse_port or None,
         )
-        await site.start()
         self._runners.append(runner)
+        await site.start()
         self.port = _bound_port(runner)
+        # After the bind: a port in use must not leave an unclosed pool behind.
+        self.pool = UpstreamPool(self.config.upstreams)
 
         if admin:
             admin_runner = web.AppRunner(self.admin_app(), access_log=None)
@@ -483,16 +498,11 @@ class Gateway:
             await runner.cleanup()
         self._runners.clear()
         flush_access_log()
-        if self.pool is not None:
-            await self.pool.close()
-            self.pool = None
-
-
-async def _retire(pool: UpstreamPool) -> None:
-    """Close a replaced connection pool once the requests still using it are done."""
-    while pool.active:
-        await asyncio.sleep(0.5)
-    await pool.close()
+        for pool in [self.pool, *self._retired]:
+            if pool is not None:
+                await pool.close()
+        self._retired.clear()
+        self.pool = None
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})

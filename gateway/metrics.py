@@ -78,7 +78,9 @@ def multiprocess_dir() -> str | None:
 
 
 class Metrics:
-    def __init__(self, table: RouteTable, max_origin_labels: int = 100):
+    def __init__(self, table: RouteTable, max_origin_labels: int = 100, *, config_owner: bool = True):
+        """``config_owner``: this process loads configs (not a worker fed by its parent), so
+        it sets the last-successful-load time; a restarted worker must not look like a reload."""
         self.table = table
         self.max_origin_labels = max_origin_labels
         self.registry = registry = CollectorRegistry(auto_describe=True)
@@ -137,7 +139,8 @@ class Metrics:
         build.labels(__version__).set(1)
         for result in RELOAD_RESULTS:
             self.config_reloads.labels(result)
-        self.config_last_success.set(time.time())
+        if config_owner:
+            self.config_last_success.set(time.time())
         self._synced_hits = self._synced_misses = 0
         self.use_table(table)
 

@@ -35,6 +35,8 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from . import __version__
@@ -59,7 +61,13 @@ def usable_cpus() -> int:
         if quota != "max":
             count = min(count, max(1, math.ceil(int(quota) / int(period))))
     except (OSError, ValueError):
-        pass
+        try:  # cgroup v1: a quota of -1 means none
+            quota_us = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+            period_us = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+            if quota_us > 0 and period_us > 0:
+                count = min(count, max(1, math.ceil(quota_us / period_us)))
+        except (OSError, ValueError):
+            pass
     return max(1, count)
 
 
@@ -167,12 +175,12 @@ async def serve_single(config: GatewayConfig, path: str | None, host: str | None
     from .app import Gateway
 
     config = with_overrides(config, host, port)
-    gateway = Gateway(config)
-    await gateway.start()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before anything starts: a signal now still drains
         loop.add_signal_handler(sig, stop.set)
+    gateway = Gateway(config)
+    await gateway.start()
     tasks = []
     if path is not None:
         async def apply(new: GatewayConfig) -> None:
@@ -219,31 +227,56 @@ def _worker_main(config: GatewayConfig, port: int, conn, log_level: int) -> None
         runner.run(_worker(config, port, conn))
 
 
+def _listen(conn, loop: asyncio.AbstractEventLoop, on_message, on_eof) -> None:
+    """Read a multiprocessing pipe in a daemon thread, handing messages to ``loop``.
+
+    The pipe stays blocking: an event loop's add_reader would make it
+    non-blocking, and Connection.recv then fails on a large message (a big
+    config) that arrives in pieces.
+    """
+
+    def run() -> None:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                loop.call_soon_threadsafe(on_eof)
+                return
+            loop.call_soon_threadsafe(on_message, message)
+
+    threading.Thread(target=run, name="cors-gateway-pipe", daemon=True).start()
+
+
 async def _worker(config: GatewayConfig, port: int, conn) -> None:
     from .app import Gateway
 
-    gateway = Gateway(config)
-    await gateway.start(port=port, admin=False, reuse_port=True)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
+    gateway = Gateway(config, worker=True)
+    await gateway.start(port=port, admin=False, reuse_port=True)
 
-    def on_message() -> None:
-        try:
-            kind, payload = conn.recv()
-        except (EOFError, OSError):  # the parent is gone: drain and exit
-            loop.remove_reader(conn.fileno())
-            stop.set()
-            return
+    def on_message(message) -> None:
+        kind, payload = message
         if kind == "reload":
             gateway.apply_config(payload)
 
-    loop.add_reader(conn.fileno(), on_message)
+    _listen(conn, loop, on_message, stop.set)  # EOF: the parent is gone, drain and exit
     conn.send(("ready", os.getpid()))
     await stop.wait()
-    with contextlib.suppress(Exception):
-        loop.remove_reader(conn.fileno())
     await gateway.stop()
+
+
+class _Worker:
+    """One worker slot's current process, its pipe, and whether it has exited."""
+
+    __slots__ = ("process", "conn", "exited", "ready")
+
+    def __init__(self, process, conn):
+        self.process = process
+        self.conn = conn
+        self.exited = asyncio.Event()  # set by _Parent._reap, the one place that reaps
+        self.ready = False
 
 
 class _Parent:
@@ -252,25 +285,36 @@ class _Parent:
         from .routes import RouteTable
 
         self.config = with_overrides(config, host, port)
+        # Fixed at start: the workers' listeners were built with it.
+        self.shutdown_timeout = self.config.shutdown_timeout
         self.path, self.host, self.port_override = path, host, port
         self.count = workers
         self.metrics = Metrics(RouteTable(self.config), self.config.metrics.max_origin_labels)
         self.context = multiprocessing.get_context("spawn")
-        self.workers: dict[int, tuple] = {}  # slot -> (process, connection)
-        self.ready_slots: set[int] = set()
+        self.workers: dict[int, _Worker] = {}
+        self.failures: dict[int, int] = {}  # slot -> deaths in a row before becoming ready
         self.draining = False
         self.port: int | None = None
         self.admin_port: int | None = None
         self._reserve: socket.socket | None = None
 
     def _reserve_port(self) -> int:
-        """Hold the public port (bound, never listening) so workers can share it with SO_REUSEPORT."""
-        sock = socket.socket(socket.AF_INET6 if ":" in self.config.listen_host else socket.AF_INET)
+        """Hold the public port (bound, never listening) so workers can share it with SO_REUSEPORT.
+
+        A first, exclusive bind makes sure nobody else (another gateway that
+        would also use SO_REUSEPORT, say) already holds the port: sharing it
+        would silently split the traffic.
+        """
+        family = socket.AF_INET6 if ":" in self.config.listen_host else socket.AF_INET
+        with socket.socket(family) as probe:
+            probe.bind((self.config.listen_host, self.config.listen_port))  # OSError: in use
+            port = probe.getsockname()[1]
+        sock = socket.socket(family)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((self.config.listen_host, self.config.listen_port))
+        sock.bind((self.config.listen_host, port))
         self._reserve = sock
-        return sock.getsockname()[1]
+        return port
 
     def _spawn(self, slot: int) -> None:
         loop = asyncio.get_running_loop()
@@ -282,51 +326,56 @@ class _Parent:
         )
         process.start()
         child_end.close()
-        self.workers[slot] = (process, parent_end)
-        loop.add_reader(parent_end.fileno(), self._on_message, slot, parent_end)
-        loop.add_reader(process.sentinel, self._on_exit, slot, process)
+        worker = self.workers[slot] = _Worker(process, parent_end)
+        _listen(parent_end, loop, lambda message: self._on_message(worker, message), lambda: None)
+        loop.add_reader(process.sentinel, self._on_exit, slot, worker)
 
-    def _on_message(self, slot: int, conn) -> None:
-        try:
-            kind, _ = conn.recv()
-        except (EOFError, OSError):
-            asyncio.get_running_loop().remove_reader(conn.fileno())
-            return
+    def _on_message(self, worker: _Worker, message) -> None:
+        kind, _ = message
         if kind == "ready":
-            self.ready_slots.add(slot)
+            worker.ready = True
 
-    def _on_exit(self, slot: int, process) -> None:
+    def _on_exit(self, slot: int, worker: _Worker) -> None:
         loop = asyncio.get_running_loop()
-        loop.remove_reader(process.sentinel)
+        loop.remove_reader(worker.process.sentinel)
         # The sentinel closes as the process exits, a moment before it can be reaped.
-        loop.create_task(self._reap(slot, process))
+        loop.create_task(self._reap(slot, worker))
 
-    async def _reap(self, slot: int, process) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, process.join, 5)
-        _, conn = self.workers.get(slot, (None, None))
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                loop.remove_reader(conn.fileno())
-            conn.close()
-        self.ready_slots.discard(slot)
+    async def _reap(self, slot: int, worker: _Worker) -> None:
+        process = worker.process
+        await asyncio.get_running_loop().run_in_executor(None, process.join)
+        worker.conn.close()
+        worker.exited.set()
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(process.pid)
         if self.draining:
             return
-        log.error("worker %s (pid %s) exited with %s; starting a new one", slot, process.pid, process.exitcode)
+        failures = self.failures[slot] = 0 if worker.ready else self.failures.get(slot, 0) + 1
+        delay = min(30.0, 0.5 * 2 ** failures) if failures else 0.0
+        log.error("worker %s (pid %s) exited with %s; starting a new one%s", slot, process.pid, process.exitcode,
+                  f" in {delay:.0f}s ({failures} failed starts in a row)" if delay else "")
         self.metrics.worker_restarts.inc()
-        self._spawn(slot)
+        if delay:
+            await asyncio.sleep(delay)
+        if not self.draining:
+            self._spawn(slot)
 
     async def _apply(self, config: GatewayConfig) -> None:
         from .routes import RouteTable
 
+        if config.shutdown_timeout != self.shutdown_timeout:
+            log.warning("config reload: shutdown_timeout takes effect after a restart")
+            config = dataclasses.replace(config, shutdown_timeout=self.shutdown_timeout)
         self.config = config
         self.metrics.use_table(RouteTable(config))
-        for process, conn in self.workers.values():
-            with contextlib.suppress(OSError):
-                conn.send(("reload", config))
+        loop = asyncio.get_running_loop()
+        for worker in list(self.workers.values()):
+            if not worker.exited.is_set():
+                # A blocking send in a thread: a large config is written whole,
+                # never half, whatever the pipe's buffer size.
+                with contextlib.suppress(OSError):
+                    await loop.run_in_executor(None, worker.conn.send, ("reload", config))
 
     def _admin_app(self):
         from aiohttp import web
@@ -339,7 +388,8 @@ class _Parent:
             return web.Response(text="ok\n")
 
         async def readyz(request):
-            if not self.draining and len(self.ready_slots) == self.count:
+            ready = sum(1 for w in self.workers.values() if w.ready and not w.exited.is_set())
+            if not self.draining and ready == self.count:
                 return web.Response(text="ready\n")
             return web.Response(status=503, text="draining\n" if self.draining else "starting\n")
 
@@ -352,48 +402,55 @@ class _Parent:
     async def run(self, on_ready=None) -> None:
         from aiohttp import web
 
-        self.port = self._reserve_port()
-        runner = web.AppRunner(self._admin_app(), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, self.config.admin_host, self.config.admin_port, reuse_address=True).start()
-        self.admin_port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
-        for slot in range(self.count):
-            self._spawn(slot)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        hup = asyncio.Event()
+        loop.add_signal_handler(signal.SIGHUP, hup.set)  # until the reloader is ready
+        self.port = self._reserve_port()
+        runner = web.AppRunner(self._admin_app(), access_log=None)
+        await runner.setup()
         tasks = []
-        if self.path is not None:
-            reloader = _Reloader(self.path, self.host, self.port_override, self.metrics, self._apply)
-            watcher = ConfigWatcher(self.path, reloader.reload)
-
-            def on_hup() -> None:
-                watcher.seen()
-                tasks.append(loop.create_task(reloader.reload("SIGHUP")))
-
-            loop.add_signal_handler(signal.SIGHUP, on_hup)
-            tasks.append(loop.create_task(watcher.run()))
-        _announce(self.config, self.port, self.admin_port, self.count)
-        if on_ready is not None:
-            on_ready(self)
         try:
+            await web.TCPSite(runner, self.config.admin_host, self.config.admin_port, reuse_address=True).start()
+            self.admin_port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+            for slot in range(self.count):
+                self._spawn(slot)
+            if self.path is not None:
+                reloader = _Reloader(self.path, self.host, self.port_override, self.metrics, self._apply)
+                watcher = ConfigWatcher(self.path, reloader.reload)
+
+                def on_hup() -> None:
+                    watcher.seen()
+                    tasks.append(loop.create_task(reloader.reload("SIGHUP")))
+
+                loop.add_signal_handler(signal.SIGHUP, on_hup)
+                if hup.is_set():
+                    on_hup()
+                tasks.append(loop.create_task(watcher.run()))
+            _announce(self.config, self.port, self.admin_port, self.count)
+            if on_ready is not None:
+                on_ready(self)
             await stop.wait()
         finally:
             print("shutting down: draining in-flight requests", file=sys.stderr, flush=True)
             self.draining = True
             for task in tasks:
                 task.cancel()
-            for process, _ in self.workers.values():
-                if process.is_alive():
-                    process.terminate()  # SIGTERM: the worker drains
-            deadline = self.config.shutdown_timeout + 5
-            for process, _ in self.workers.values():
-                await loop.run_in_executor(None, process.join, deadline)
-                if process.is_alive():
-                    log.error("worker pid %s did not drain in time; killing it", process.pid)
-                    process.kill()
-                    await loop.run_in_executor(None, process.join, 5)
+            for worker in self.workers.values():
+                if not worker.exited.is_set():
+                    with contextlib.suppress(ProcessLookupError):
+                        worker.process.terminate()  # SIGTERM: the worker drains
+            deadline = time.monotonic() + self.shutdown_timeout + 5
+            for worker in self.workers.values():
+                try:
+                    await asyncio.wait_for(worker.exited.wait(), max(0.1, deadline - time.monotonic()))
+                except asyncio.TimeoutError:
+                    log.error("worker pid %s did not drain in time; killing it", worker.process.pid)
+                    with contextlib.suppress(ProcessLookupError):
+                        worker.process.kill()
+                    await worker.exited.wait()
             await runner.cleanup()
             if self._reserve is not None:
                 self._reserve.close()
@@ -415,6 +472,8 @@ def run(config: GatewayConfig, path: str | None, host: str | None, port: int | N
         loop_factory) -> None:
     """Serve until SIGTERM/SIGINT with ``workers`` processes (1: this one)."""
     if workers <= 1:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            prepare_multiprocess_metrics()  # the variable was set for us: no stale files from a last run
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(serve_single(config, path, host, port))
         return

@@ -241,3 +241,71 @@ async def test_environment_overrides_for_containers(start, upstream, tmp_path):
     async with aiohttp.ClientSession() as session:
         async with session.get(f"http://127.0.0.1:{port}/api/echo") as response:
             assert response.status == 200
+
+
+def _many_routes(count: int) -> str:
+    return "".join(
+        f'  - {{name: r{i}, path: /r{i}/, upstream: app, cors: {{origins: ["https://o{i}.example.com"]}}}}\n'
+        for i in range(count)
+    )
+
+
+async def test_reloading_a_large_config_keeps_every_worker(start):
+    # A config of ~100 KB pickled arrives at the workers in pieces: it must be read whole.
+    running = start(workers=2)
+    base = running.path.read_text()
+    async with aiohttp.ClientSession() as session:
+        for i in range(4):
+            running.path.write_text(base + _many_routes(800 + i))
+            running.proc.send_signal(signal.SIGHUP)
+            await asyncio.sleep(0.6)
+        deadline = time.monotonic() + 10
+        while await metric(session, running, 'cors_gateway_config_reloads_total{result="success"}') < 4:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)
+        assert await metric(session, running, "cors_gateway_worker_restarts_total") == 0
+        for _ in range(10):
+            async with session.get(running.url + "/r802/echo", headers={"Origin": "https://o802.example.com"}) as r:
+                assert r.headers.get("Access-Control-Allow-Origin") == "https://o802.example.com"
+        async with session.get(running.admin_url + "/readyz") as ready:
+            assert ready.status == 200
+
+
+async def test_a_second_gateway_cannot_share_the_port(start, tmp_path, upstream):
+    first = start(workers=2)
+    path = tmp_path / "second.yaml"
+    path.write_text(config_text(upstream.url, first.port, free_port()))
+    second = subprocess.run([sys.executable, "-m", "gateway", "run", "-c", str(path), "--workers", "2"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert second.returncode == 1
+    assert "cannot listen" in second.stderr
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_right_after_start_still_exits_0(tmp_path, upstream, workers):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(config_text(upstream.url, free_port(), free_port()))
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "-c", str(path), "--workers", str(workers)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.6)  # the interpreter is up, the listeners may not be yet
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+
+
+async def test_counters_start_at_zero_with_a_reused_multiprocess_directory(start, tmp_path):
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    for _ in range(2):
+        running = start(workers=1, env=env)
+        async with aiohttp.ClientSession() as session:
+            for _ in range(3):
+                async with session.get(running.url + "/api/echo", headers={"Origin": ALLOWED}) as response:
+                    assert response.status == 200
+            await asyncio.sleep(1.2)
+            series = 'cors_gateway_requests_total{decision="allowed",kind="actual",route="api"}'
+            assert await metric(session, running, series) == 3  # not 6 after the restart
+        running.proc.send_signal(signal.SIGTERM)
+        assert running.proc.wait(timeout=20) == 0
