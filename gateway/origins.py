@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import re2
 from publicsuffixlist import PublicSuffixList
@@ -343,25 +343,44 @@ class OriginMatcher:
     # (prefix, suffix): "https://" and ".example.com[:port]"
     wildcards: tuple[tuple[str, str], ...]
     regexes: tuple  # compiled RE2 objects
+    # Derived once, so a decision costs a few dict lookups, not a loop over
+    # every pattern: suffix -> schemes ("https://") it is allowed with, and
+    # all regexes as one RE2 alternation (one linear-time pass).
+    _by_suffix: dict = field(init=False, repr=False, compare=False)
+    _combined: object = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_suffix: dict[str, set[str]] = {}
+        for prefix, suffix in self.wildcards:
+            by_suffix.setdefault(suffix, set()).add(prefix)
+        object.__setattr__(self, "_by_suffix", {k: frozenset(v) for k, v in by_suffix.items()})
+        combined = None
+        if len(self.regexes) == 1:
+            combined = self.regexes[0]
+        elif self.regexes:
+            combined = re2.compile("|".join(f"(?:{r.pattern})" for r in self.regexes), options=QUIET_RE2)
+        object.__setattr__(self, "_combined", combined)
 
     def matches(self, origin: str) -> bool:
         if origin == NULL:
             return self.allow_null
         if self.allow_any or origin in self.exact:
             return True
-        for prefix, suffix in self.wildcards:
-            # The suffix starts with ".", so "barexample.com" can never match
-            # "*.example.com", and a non-empty label is required before it.
-            if (
-                len(origin) > len(prefix) + len(suffix)
-                and origin.startswith(prefix)
-                and origin.endswith(suffix)
-            ):
-                return True
-        for regex in self.regexes:
-            if regex.fullmatch(origin):
-                return True
-        return False
+        by_suffix = self._by_suffix
+        if by_suffix:
+            # Try the origin's own suffixes at each dot after the first host
+            # character: a suffix starts with ".", so "barexample.com" can
+            # never match "*.example.com", and the label before it is never
+            # empty (the origin was validated: no empty labels).
+            scheme_end = origin.find("://") + 3
+            dot = origin.find(".", scheme_end + 1)
+            while dot != -1:
+                schemes = by_suffix.get(origin[dot:])
+                if schemes is not None and origin[:scheme_end] in schemes:
+                    return True
+                dot = origin.find(".", dot + 1)
+        combined = self._combined
+        return combined is not None and combined.fullmatch(origin) is not None
 
     @property
     def allows_nothing(self) -> bool:

@@ -444,3 +444,42 @@ def test_regex_matches_any(raw, probe):
 )
 def test_regex_matches_any_not(raw):
     assert regex_matches_any(parse_pattern(raw)) is None
+
+
+def test_indexed_matching_agrees_with_checking_every_pattern():
+    """The suffix index and the combined regex give exactly the per-pattern answers."""
+    import itertools
+
+    import re2
+
+    raw = [
+        "https://*.example.com", "https://*.example.com:8443", "http://*.example.com", "https://*.b.example.org",
+        r"re:^https://app\.example\.net$", r"re:^https://(a|b)\.x\.test$", r"re:^https://pr-[0-9]+\.preview\.x\.dev$",
+        r"re:^(?i)HTTPS://CASE\.test$",
+    ]
+    patterns = tuple(parse_pattern(p) for p in raw)
+    matcher = compile_origins(patterns)
+
+    def reference(origin: str) -> bool:
+        for p in patterns:
+            if p.kind == "wildcard":
+                prefix, suffix = p.text.split("://*", 1)
+                prefix += "://"
+                if len(origin) > len(prefix) + len(suffix) and origin.startswith(prefix) and origin.endswith(suffix):
+                    return True
+            elif p.kind == "regex" and re2.compile(p.text).fullmatch(origin):
+                return True
+        return False
+
+    hosts = ["example.com", "a.example.com", "a.b.example.com", "barexample.com", "example.com.evil.com",
+             "b.example.org", "x.b.example.org", "app.example.net", "a.x.test", "c.x.test", "pr-12.preview.x.dev",
+             "pr-.preview.x.dev", "case.test", "a.example.org"]
+    schemes, ports = ["https://", "http://", "wss://"], ["", ":8443", ":80"]
+    checked = 0
+    for scheme, host, port in itertools.product(schemes, hosts, ports):
+        origin = scheme + host + port
+        assert matcher.matches(origin) == reference(origin), origin
+        checked += 1
+    assert checked == 126
+    assert matcher.matches("https://a.example.com") and not matcher.matches("https://barexample.com")
+    assert matcher.matches("https://case.test")  # an inline flag stays scoped to its own pattern
