@@ -65,6 +65,33 @@ def hop_by_hop_names(headers: CIMultiDictProxy | CIMultiDict) -> set[str]:
     return names
 
 
+def upstream_request_headers(
+    request: web.BaseRequest, upstream: Upstream, request_id: str | None, also_drop: frozenset[str] = frozenset()
+) -> CIMultiDict:
+    """The headers sent upstream: the client's, less hop-by-hop and client-supplied
+    forwarding headers, plus the gateway's X-Forwarded-* and X-Request-Id."""
+    incoming = request.headers
+    drop = hop_by_hop_names(incoming) | also_drop
+    headers = CIMultiDict()
+    for name, value in incoming.items():
+        lower = name.lower()
+        if lower in drop or lower in _NOT_FORWARDED or lower.startswith(_REPLACED_PREFIXES):
+            continue
+        headers.add(name, value)
+    host = incoming.get("Host", "")
+    if not upstream.preserve_host:
+        headers.popall("Host", None)
+    forwarded_for = incoming.getall("X-Forwarded-For", ())
+    peer = request.remote or ""
+    headers["X-Forwarded-For"] = ", ".join([*forwarded_for, peer]) if forwarded_for else peer
+    headers["X-Forwarded-Proto"] = request.scheme
+    if host:
+        headers["X-Forwarded-Host"] = host
+    if request_id is not None:
+        headers["X-Request-Id"] = request_id
+    return headers
+
+
 def _classify(err: BaseException) -> UpstreamError:
     if isinstance(err, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         return UpstreamError("timeout", 504, "upstream timed out")
@@ -157,24 +184,7 @@ class UpstreamPool:
         upstream = self.upstreams[upstream_name]
         session = self._sessions[upstream_name]
         incoming = request.headers
-        drop = hop_by_hop_names(incoming)
-        headers = CIMultiDict()
-        for name, value in incoming.items():
-            lower = name.lower()
-            if lower in drop or lower in _NOT_FORWARDED or lower.startswith(_REPLACED_PREFIXES):
-                continue
-            headers.add(name, value)
-        host = incoming.get("Host", "")
-        if not upstream.preserve_host:
-            headers.popall("Host", None)
-        forwarded_for = incoming.getall("X-Forwarded-For", ())
-        peer = request.remote or ""
-        headers["X-Forwarded-For"] = ", ".join([*forwarded_for, peer]) if forwarded_for else peer
-        headers["X-Forwarded-Proto"] = request.scheme
-        if host:
-            headers["X-Forwarded-Host"] = host
-        if request_id is not None:
-            headers["X-Request-Id"] = request_id
+        headers = upstream_request_headers(request, upstream, request_id)
         skip = [name for name in _AUTO_HEADERS if name not in incoming]
 
         body = None
@@ -250,7 +260,7 @@ class UpstreamPool:
 
 _WS_HANDSHAKE = frozenset({
     "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol",
-    "host", "content-length",
+    "content-length",
 })
 
 
@@ -270,20 +280,8 @@ async def _forward_websocket(pool: UpstreamPool, request: web.BaseRequest, upstr
                              request_id: str | None) -> web.StreamResponse:
     upstream = pool.upstreams[upstream_name]
     session = pool._sessions[upstream_name]
-    drop = hop_by_hop_names(request.headers)
-    headers = CIMultiDict()
-    for name, value in request.headers.items():
-        lower = name.lower()
-        if lower in drop or lower in _WS_HANDSHAKE or lower in _NOT_FORWARDED or lower.startswith(_REPLACED_PREFIXES):
-            continue
-        headers.add(name, value)
-    host = request.headers.get("Host", "")
-    if upstream.preserve_host and host:
-        headers["Host"] = host
-    headers["X-Forwarded-For"] = request.remote or ""
-    headers["X-Forwarded-Proto"] = request.scheme
-    if request_id is not None:
-        headers["X-Request-Id"] = request_id
+    # The client library makes its own handshake (key, version, extensions, protocols).
+    headers = upstream_request_headers(request, upstream, request_id, also_drop=_WS_HANDSHAKE)
     protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
     url = URL(upstream.url.replace("http", "ws", 1) + request.raw_path, encoded=True)
     try:
