@@ -17,7 +17,8 @@ Per request (``Gateway.handle``):
 5. Whatever happened is recorded once, in ``_finish``: metrics, the access log
    and the rate-limited rejection log, with the request's X-Request-Id.
 
-The admin listener (never the public one) serves /metrics, /healthz, /readyz.
+The admin listener (never the public one) serves /metrics, /healthz, /readyz;
+with ``admin.token`` set, /metrics needs it as a bearer token (``admin_application``).
 """
 
 from __future__ import annotations
@@ -25,15 +26,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hmac
 import logging
 import re
 import random
 import time
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
+from aiohttp.streams import EMPTY_PAYLOAD
 from multidict import CIMultiDict
 
-from .config import GatewayConfig
+from .config import ClientLimits, GatewayConfig
 from .logs import RequestLog, flush_access_log
 from .metrics import NO_ROUTE, Metrics
 from .policy import Decision, Kind, Reason, allowed_methods_differ, upstream_would_allow
@@ -265,8 +269,18 @@ class Gateway:
         # What the gateway's own error answers carry: the route's decision (a
         # rejected one has no Access-Control-Allow-* headers, only Vary).
         decision = decorate.decision
+        config = outcome.table.config
+        limit = config.limits.max_body_size
+        if limit and (request.content_length or 0) > limit:
+            # Refused before a byte of it is read; the connection closes, as
+            # the unread body cannot be skipped safely.
+            response = _answer(413, f"request body larger than {limit} bytes (listen.max_body_size)\n", decision,
+                               request_id)
+            response.force_close()
+            return response
         try:
-            return await outcome.pool.forward(request, request.raw_path, upstream, on_head, request_id)
+            return await outcome.pool.forward(request, request.raw_path, upstream, on_head, request_id,
+                                              trusted_proxies=config.trusted_proxies, max_body_size=limit)
         except UpstreamError as err:
             self.metrics.upstream_errors.labels(upstream, err.kind).inc()
             if log.isEnabledFor(logging.WARNING):
@@ -305,7 +319,8 @@ class Gateway:
                                request_id)
         outcome.upstream = route.route.upstream
         try:
-            return await outcome.pool.forward_websocket(request, route.route.upstream, request_id)
+            return await outcome.pool.forward_websocket(request, route.route.upstream, request_id,
+                                                        trusted_proxies=outcome.table.config.trusted_proxies)
         except UpstreamError as err:
             self.metrics.upstream_errors.labels(route.route.upstream, err.kind).inc()
             return _answer(err.status, f"{err}\n", None, request_id)
@@ -402,12 +417,19 @@ class Gateway:
         restart: that part of a new config is ignored with a warning.
         """
         old = self.config
-        restart_only = ("listen_host", "listen_port", "admin_host", "admin_port", "shutdown_timeout",
+        restart_only = ("listen_host", "listen_port", "admin_host", "admin_port", "admin_token", "shutdown_timeout",
                         "keepalive_timeout", "max_client_connections")
         changed = [name for name in restart_only if getattr(config, name) != getattr(old, name)]
         if changed:
             log.warning("config reload: %s take effect after a restart", ", ".join(changed))
             config = dataclasses.replace(config, **{name: getattr(old, name) for name in changed})
+        # The parser's limits and the head timeout are fixed per listener; the
+        # body limit is checked per request and changes at once.
+        limits = dataclasses.replace(old.limits, max_body_size=config.limits.max_body_size)
+        if limits != config.limits:
+            log.warning("config reload: listen.header_timeout, max_request_line, max_header_size and max_headers "
+                        "take effect after a restart")
+            config = dataclasses.replace(config, limits=limits)
         table = RouteTable(config)
         if self.pool is not None and config.upstreams != old.upstreams:
             retired, self.pool = self.pool, UpstreamPool(config.upstreams)
@@ -444,11 +466,8 @@ class Gateway:
         return web.Response(status=503, text="draining\n")
 
     def admin_app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        return app
+        # The token is read once, here: it changes with a restart, like the listener's address.
+        return admin_application(self.config.admin_token, self._metrics, self._healthz, self._readyz)
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -462,7 +481,8 @@ class Gateway:
         (the workers share the public port through SO_REUSEPORT).
         """
         server = _CappedServer(
-            self.handle, self.config.max_client_connections, access_log=None, handler_cancellation=False,
+            self.handle, self.config.limits, self.config.max_client_connections, access_log=None,
+            handler_cancellation=False,
             keepalive_timeout=self.config.keepalive_timeout,
         )
         runner = web.ServerRunner(server, shutdown_timeout=self.config.shutdown_timeout)
@@ -539,24 +559,122 @@ def _cross_site_forgery(fetch_site: str | None, has_origin: bool, decision: Deci
 
 
 class _CappedServer(web.Server):
-    """aiohttp's low-level server, closing connections beyond ``listen.max_connections`` at once.
+    """aiohttp's low-level server with the client limits of ``listen.*``.
 
     Each open connection costs a socket and buffers; a client opening
     thousands (idle or slowly sending headers) must not exhaust file
-    descriptors for everyone else.  The refused connection is closed before
-    any byte is read, which a client sees as a reset: the cheapest answer.
+    descriptors for everyone else.  A connection beyond ``max_connections`` is
+    closed before any byte is read, which a client sees as a reset: the
+    cheapest answer.  Each connection is served by a ``_GuardedHandler``.
     """
 
-    def __init__(self, handler, max_connections: int, **kwargs):
-        super().__init__(handler, **kwargs)
+    def __init__(self, handler, limits: ClientLimits, max_connections: int, **kwargs):
+        super().__init__(handler, max_line_size=limits.max_request_line, max_field_size=limits.max_header_size,
+                         max_headers=limits.max_headers, **kwargs)
         self.max_connections = max_connections
+        self.header_timeout = limits.header_timeout
         self.refused = 0
+
+    def __call__(self) -> web.RequestHandler:
+        return _GuardedHandler(self, self.header_timeout, loop=self._loop, **self._kwargs)
 
     def connection_made(self, handler, transport) -> None:
         super().connection_made(handler, transport)
         if len(self._connections) > self.max_connections:
             self.refused += 1
             transport.abort()
+
+
+_HEAD_TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+
+class _GuardedHandler(web.RequestHandler):
+    """aiohttp's per-connection protocol, plus a deadline on reading a request head
+    and the right status for an oversized one.
+
+    Slowloris: a client that trickles a request head byte by byte would hold
+    its connection (and a slot of ``max_connections``) for as long as it likes;
+    aiohttp itself has no header-read timeout.  From the first byte of a head,
+    the whole head must arrive within ``listen.header_timeout`` or the client
+    gets 408 and the connection is closed.  Idle keep-alive connections are
+    bounded by ``keepalive_timeout`` instead, and slow bodies by the upstream's
+    ``read_timeout`` per read (proxy.py).
+
+    aiohttp answers every parse error with 400; an oversized request line is
+    414 and an oversized or too numerous header 431 (RFC 9110, RFC 6585).
+    """
+
+    __slots__ = ("_body", "_head_deadline", "_head_timeout")
+
+    def __init__(self, manager: web.Server, head_timeout: float, **kwargs):
+        super().__init__(manager, **kwargs)
+        self._head_timeout = head_timeout
+        self._head_deadline: asyncio.TimerHandle | None = None
+        self._body = None  # the body stream of the latest request head, while it is being received
+
+    def data_received(self, data: bytes) -> None:
+        heads = self._request_count
+        super().data_received(data)
+        if self._request_count != heads:
+            # A head is complete.  (A pipelined next head is rare; its own
+            # first byte arms the deadline again on the next read.)
+            if self._head_deadline is not None:
+                self._head_deadline.cancel()
+                self._head_deadline = None
+            payload = self._messages[-1][1] if self._messages else EMPTY_PAYLOAD
+            self._body = None if payload is EMPTY_PAYLOAD or payload.is_eof() else payload
+        elif self._head_deadline is None and data and not self._upgraded and self._payload_parser is None:
+            body = self._body
+            if body is not None and not body.is_eof():
+                return  # these bytes are a body, not a head
+            self._body = None
+            self._head_deadline = self._loop.call_later(self._head_timeout, self._head_timed_out)
+
+    def _head_timed_out(self) -> None:
+        self._head_deadline = None
+        if self._force_close or self.transport is None:
+            return
+        if self._current_request is not None:
+            # A response is still being served on this connection (the late
+            # head is pipelined behind it): give the head its time afterwards.
+            self._head_deadline = self._loop.call_later(self._head_timeout, self._head_timed_out)
+            return
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("closing a connection whose request head took over %.1f s", self._head_timeout)
+        self.transport.write(_HEAD_TIMED_OUT)
+        self.force_close()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+        self._body = None
+        super().connection_lost(exc)
+
+    def _make_error_handler(self, err_info):
+        exc = err_info.exc
+        if isinstance(exc, LineTooLong):
+            # aiohttp's parser names the request target as a bytearray, a
+            # header line as bytes.
+            status = 414 if exc.args and isinstance(exc.args[0], bytearray) else 431
+        elif isinstance(exc, BadHttpMessage) and "Too many headers" in str(exc.message):
+            status = 431
+        else:
+            return super()._make_error_handler(err_info)
+        text = _TOO_LARGE[status]
+
+        async def answer(request: web.BaseRequest) -> web.StreamResponse:
+            response = _answer(status, text, None, _new_request_id())
+            response.force_close()
+            return response
+
+        return answer
+
+
+_TOO_LARGE = {
+    414: "request line too long (listen.max_request_line)\n",
+    431: "request header fields too large or too many (listen.max_header_size, listen.max_headers)\n",
+}
 
 
 def _is_websocket(request: web.BaseRequest) -> bool:
@@ -603,3 +721,62 @@ def _bound_port(runner: web.BaseRunner) -> int:
         if isinstance(address, tuple):
             return address[1]
     raise RuntimeError("listener has no TCP address")
+
+
+# -- the admin listener's app (one process, or the parent of several workers) --------------
+
+# Open without the token: they say no more than "alive" and "ready", and a
+# Kubernetes httpGet probe could only send a token written into the Pod spec.
+ADMIN_OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def admin_application(token: str | None, metrics, healthz, readyz) -> web.Application:
+    """The admin listener's app: ``Gateway.admin_app`` and the multi-worker parent both serve this.
+
+    With a token (``admin.token``), everything but /healthz and /readyz
+    (that is /metrics, and any path that does not exist) needs
+    ``Authorization: Bearer <token>``; a missing or wrong one gets 401 with
+    ``WWW-Authenticate: Bearer``.  The token is compared in constant time,
+    and neither logged nor counted.
+    """
+    app = web.Application(middlewares=[] if token is None else [_bearer_auth(token)])
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+def bearer_token_matches(authorization: tuple[str, ...] | list[str], expected: bytes) -> bool:
+    """Do the request's Authorization header values carry exactly ``Bearer <expected>``?"""
+    if len(authorization) != 1:
+        return False
+    scheme, _, credentials = authorization[0].strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    try:
+        given = credentials.strip().encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return hmac.compare_digest(given, expected)
+
+
+def _bearer_auth(token: str):
+    expected = token.encode("ascii")
+
+    @web.middleware
+    async def bearer_auth(request: web.Request, handler):
+        resource = request.match_info.route.resource
+        if resource is not None and resource.canonical in ADMIN_OPEN_PATHS:
+            return await handler(request)
+        authorization = request.headers.getall("Authorization", ())
+        if bearer_token_matches(authorization, expected):
+            return await handler(request)
+        challenge = 'Bearer realm="cors-gateway admin"'
+        if authorization:
+            challenge += ', error="invalid_token"'
+        return web.Response(
+            status=401, text="401 Unauthorized: send Authorization: Bearer <admin.token>\n",
+            headers={"WWW-Authenticate": challenge, "Cache-Control": "no-store"},
+        )
+
+    return bearer_auth

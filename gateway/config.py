@@ -9,7 +9,7 @@ Validation happens in two passes, and *all* problems are reported together:
    origin patterns are parsed, and security mistakes are refused: ``*`` (or a
    ``re:`` pattern that matches any origin) with credentials or with
    private-network access, unanchored ``re:`` patterns, wildcards over public
-   suffixes.
+   suffixes; an admin listener off loopback without ``admin.token``.
    Errors name the key where the offending value was written (the route's or
    ``defaults.cors``).
 
@@ -24,9 +24,11 @@ hot path: ``policy.py`` and ``routes.py`` turn these objects into matchers.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -56,6 +58,25 @@ DEFAULT_CONFIG_PATH = "config/gateway.yaml"
 # answers itself), so a migrating team keeps its behaviour.
 DEFAULT_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 CHROMIUM_MAX_AGE_CAP = 7200
+
+# admin.token: long enough not to be guessed, short enough for a header line.
+MIN_ADMIN_TOKEN = 16
+MAX_ADMIN_TOKEN = 1024
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]*")
+
+
+def is_loopback(host: str) -> bool:
+    """Does a listener on ``host`` accept loopback connections only (127.0.0.0/8, ::1, localhost)?
+
+    Anything else (0.0.0.0, "", an interface's address, another name) may be
+    reachable from other machines.
+    """
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:
+        return False
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
 
@@ -94,11 +115,19 @@ class _Listen(_Model):
     port: int = Field(8080, ge=0, le=65535, strict=True)
     keepalive_timeout: float = Field(75.0, gt=0, le=3600)
     max_connections: int = Field(10_000, ge=1, strict=True)
+    header_timeout: float = Field(10.0, gt=0, le=3600)
+    max_request_line: int = Field(8190, ge=256, le=1_048_576, strict=True)
+    max_header_size: int = Field(8190, ge=256, le=1_048_576, strict=True)
+    max_headers: int = Field(100, ge=8, le=10_000, strict=True)
+    max_body_size: int = Field(100 * 1024 * 1024, ge=0, strict=True)
+    trusted_proxies: list[str] = Field(default_factory=list)
 
 
 class _Admin(_Model):
     host: str = "127.0.0.1"
     port: int = Field(9090, ge=0, le=65535, strict=True)
+    token: str | None = Field(None, repr=False)  # a secret: never in a repr, log or error message
+    token_file: str | None = None
 
 
 class _Upstream(_Model):
@@ -226,6 +255,17 @@ class AccessLogSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientLimits:
+    """What one client request may cost before the gateway refuses it (``listen.*``)."""
+
+    header_timeout: float = 10.0  # seconds from a request's first byte to the end of its head
+    max_request_line: int = 8190  # bytes; longer gets 414
+    max_header_size: int = 8190  # bytes per header line; longer gets 431
+    max_headers: int = 100  # header lines; more get 431
+    max_body_size: int = 100 * 1024 * 1024  # bytes; 0 = unlimited; larger gets 413
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     listen_host: str
     listen_port: int
@@ -240,6 +280,11 @@ class GatewayConfig:
     access_log: AccessLogSettings = AccessLogSettings()
     keepalive_timeout: float = 75.0  # seconds an idle client connection is kept open
     max_client_connections: int = 10_000  # open client connections per process; more are closed at once
+    # The admin listener's bearer token (admin.token or admin.token_file); /metrics needs it when set.
+    admin_token: str | None = field(default=None, repr=False)
+    limits: ClientLimits = ClientLimits()
+    # Peers whose X-Forwarded-* headers are kept (and extended); anyone else's are replaced.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     warnings: tuple[Issue, ...] = field(default=())
     source: str = "<string>"
 
@@ -313,6 +358,9 @@ ENV_OVERRIDES = {
     "CORS_GATEWAY_LISTEN_PORT": ("listen", "port"),
     "CORS_GATEWAY_ADMIN_HOST": ("admin", "host"),
     "CORS_GATEWAY_ADMIN_PORT": ("admin", "port"),
+    # Secrets come from the environment (a Kubernetes Secret), not from a ConfigMap.
+    "CORS_GATEWAY_ADMIN_TOKEN": ("admin", "token"),
+    "CORS_GATEWAY_ADMIN_TOKEN_FILE": ("admin", "token_file"),
 }
 UPSTREAM_URL_ENV = "CORS_GATEWAY_UPSTREAM_URL"  # the only upstream's url
 UPSTREAM_URL_ENV_PREFIX = "CORS_GATEWAY_UPSTREAM_"  # + NAME + "_URL", NAME upper-cased, other characters as "_"
@@ -567,6 +615,7 @@ class _Compiler:
     def compile(self, model: _Config) -> GatewayConfig:
         if model.listen.port == model.admin.port and model.listen.port != 0:
             self.error("admin.port", "the admin listener must not share the public listener's port")
+        admin_token = self._admin_token(model.admin)
         upstreams = {name: self._upstream(name, up) for name, up in model.upstreams.items()}
         defaults_cors = self._cors(model.defaults.cors, _Cors(), "defaults.cors", "defaults.cors")
         routes = []
@@ -583,6 +632,7 @@ class _Compiler:
                 )
             names[compiled.name] = index
             routes.append(compiled)
+        trusted_proxies = self._trusted_proxies(model.listen.trusted_proxies)
         if self.errors:
             raise ConfigError(self.errors, self.warnings)
         return GatewayConfig(
@@ -590,8 +640,17 @@ class _Compiler:
             listen_port=model.listen.port,
             keepalive_timeout=model.listen.keepalive_timeout,
             max_client_connections=model.listen.max_connections,
+            limits=ClientLimits(
+                header_timeout=model.listen.header_timeout,
+                max_request_line=model.listen.max_request_line,
+                max_header_size=model.listen.max_header_size,
+                max_headers=model.listen.max_headers,
+                max_body_size=model.listen.max_body_size,
+            ),
+            trusted_proxies=trusted_proxies,
             admin_host=model.admin.host,
             admin_port=model.admin.port,
+            admin_token=admin_token,
             shutdown_timeout=model.shutdown_timeout,
             cache_size=model.cache_size,
             metrics=MetricsSettings(model.metrics.max_origin_labels),
@@ -602,6 +661,68 @@ class _Compiler:
             warnings=tuple(self.warnings),
             source=self.source,
         )
+
+    def _trusted_proxies(self, entries: list[str]) -> tuple[IPv4Network | IPv6Network, ...]:
+        networks = []
+        for index, entry in enumerate(entries):
+            try:
+                network = ipaddress.ip_network(entry.strip(), strict=True)
+            except ValueError as err:
+                self.error(f"listen.trusted_proxies.{index}",
+                           f"{entry!r} is not an IP address or network ({err}); e.g. \"10.0.0.0/8\" or \"127.0.0.1\"")
+                continue
+            if network.prefixlen == 0:
+                self.error(f"listen.trusted_proxies.{index}",
+                           f"{entry!r} trusts every client to set X-Forwarded-For/-Proto/-Host; list the proxies' "
+                           "own addresses instead")
+                continue
+            mapped = network.network_address.ipv4_mapped if network.version == 6 else None
+            if mapped is not None and network.prefixlen >= 96:
+                # ::ffff:a.b.c.d is how an IPv4 peer looks on a dual-stack socket.
+                network = ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
+            networks.append(network)
+        return tuple(networks)
+
+    def _admin_token(self, admin: _Admin) -> str | None:
+        """The admin bearer token (admin.token or admin.token_file), checked.  No message may contain it."""
+        token, path = admin.token, "admin.token"
+        if admin.token_file is not None:
+            if token is not None:
+                self.error(
+                    "admin.token_file",
+                    "give admin.token (CORS_GATEWAY_ADMIN_TOKEN) or admin.token_file "
+                    "(CORS_GATEWAY_ADMIN_TOKEN_FILE), not both",
+                )
+            else:
+                path = "admin.token_file"
+                try:
+                    raw = Path(admin.token_file).read_bytes()
+                except OSError as err:
+                    self.error(path, f"cannot read the token file {admin.token_file}: {err.strerror or err}")
+                    return None
+                token = raw.strip(b" \t\r\n").decode("latin-1")
+        if token is None:
+            if not is_loopback(admin.host):
+                self.error(
+                    "admin.token",
+                    f"required when the admin listener is not on loopback (admin.host is {admin.host!r}): "
+                    "anyone who reaches that port could read /metrics; set admin.token (or "
+                    f"CORS_GATEWAY_ADMIN_TOKEN, or admin.token_file) to at least {MIN_ADMIN_TOKEN} random "
+                    "characters, e.g. from openssl rand -hex 32, or bind admin.host: 127.0.0.1",
+                )
+            return None
+        what = "the token" if path == "admin.token" else "the file's token"
+        if not _VISIBLE_ASCII.fullmatch(token):
+            self.error(path, f"{what} must be visible ASCII characters only (no spaces or control characters)")
+        elif len(token) < MIN_ADMIN_TOKEN:
+            self.error(
+                path,
+                f"{what} is too short ({len(token)} characters): use at least {MIN_ADMIN_TOKEN} random "
+                "characters, e.g. from openssl rand -hex 32",
+            )
+        elif len(token) > MAX_ADMIN_TOKEN:
+            self.error(path, f"{what} is too long ({len(token)} characters): at most {MAX_ADMIN_TOKEN}")
+        return token
 
     def _upstream(self, name: str, up: _Upstream) -> Upstream:
         path = f"upstreams.{name}.url"

@@ -17,6 +17,7 @@ can no longer be sent.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import ssl
 from collections.abc import Callable
@@ -40,6 +41,7 @@ _HOP_BY_HOP = frozenset(
 # Request headers never forwarded: Expect is answered by the gateway itself,
 # Forwarded is client-supplied and replaced by the X-Forwarded-* set below.
 _NOT_FORWARDED = frozenset({"expect", "forwarded"})
+_NEVER_FORWARDED = _HOP_BY_HOP | _NOT_FORWARDED
 _REPLACED_PREFIXES = ("proxy-", "x-forwarded-")
 # Headers aiohttp's client would invent if the client did not send them.
 _AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
@@ -66,30 +68,61 @@ def hop_by_hop_names(headers: CIMultiDictProxy | CIMultiDict) -> set[str]:
 
 
 def upstream_request_headers(
-    request: web.BaseRequest, upstream: Upstream, request_id: str | None, also_drop: frozenset[str] = frozenset()
+    request: web.BaseRequest,
+    upstream: Upstream,
+    request_id: str | None,
+    also_drop: frozenset[str] = frozenset(),
+    trusted_proxies: tuple = (),
 ) -> CIMultiDict:
-    """The headers sent upstream: the client's, less hop-by-hop and client-supplied
-    forwarding headers, plus the gateway's X-Forwarded-* and X-Request-Id."""
+    """The headers sent upstream: the client's, less hop-by-hop and forwarding
+    headers, plus the gateway's X-Forwarded-* and X-Request-Id.
+
+    A client's own X-Forwarded-For/-Proto/-Host are believed only from a peer
+    in ``listen.trusted_proxies`` (a load balancer in front of the gateway):
+    its chain is kept and the peer appended.  From anyone else they are
+    replaced, so a client cannot make the upstream log or trust a made-up
+    address, scheme or host.
+    """
     incoming = request.headers
-    drop = hop_by_hop_names(incoming) | also_drop
-    headers = CIMultiDict()
-    for name, value in incoming.items():
-        lower = name.lower()
-        if lower in drop or lower in _NOT_FORWARDED or lower.startswith(_REPLACED_PREFIXES):
-            continue
-        headers.add(name, value)
+    if also_drop or "Connection" in incoming:
+        drop = hop_by_hop_names(incoming) | also_drop | _NOT_FORWARDED
+    else:
+        drop = _NEVER_FORWARDED
+    headers = CIMultiDict(
+        [(name, value) for name, value in incoming.items()
+         if not ((lower := name.lower()) in drop or lower.startswith(_REPLACED_PREFIXES))]
+    )
     host = incoming.get("Host", "")
     if not upstream.preserve_host:
         headers.popall("Host", None)
-    forwarded_for = incoming.getall("X-Forwarded-For", ())
     peer = request.remote or ""
+    proto = request.scheme
+    forwarded_for = None
+    if trusted_proxies and _is_trusted(peer, trusted_proxies):
+        forwarded_for = incoming.getall("X-Forwarded-For", ())
+        protos = incoming.getall("X-Forwarded-Proto", ())
+        if len(protos) == 1 and protos[0].strip().lower() in ("http", "https"):
+            proto = protos[0].strip().lower()
+        hosts = incoming.getall("X-Forwarded-Host", ())
+        if len(hosts) == 1 and hosts[0].strip():
+            host = hosts[0].strip()
     headers["X-Forwarded-For"] = ", ".join([*forwarded_for, peer]) if forwarded_for else peer
-    headers["X-Forwarded-Proto"] = request.scheme
+    headers["X-Forwarded-Proto"] = proto
     if host:
         headers["X-Forwarded-Host"] = host
     if request_id is not None:
         headers["X-Request-Id"] = request_id
     return headers
+
+
+def _is_trusted(peer: str, networks: tuple) -> bool:
+    try:
+        address = ipaddress.ip_address(peer.partition("%")[0])
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks if network.version == address.version)
 
 
 def _classify(err: BaseException) -> UpstreamError:
@@ -144,12 +177,13 @@ class UpstreamPool:
             await session.close()
 
     async def forward_websocket(
-        self, request: web.BaseRequest, upstream_name: str, request_id: str | None = None
+        self, request: web.BaseRequest, upstream_name: str, request_id: str | None = None, *,
+        trusted_proxies: tuple = (),
     ) -> web.StreamResponse:
         """Open the same WebSocket to the upstream, then relay messages both ways until one side closes."""
         self.active += 1
         try:
-            return await _forward_websocket(self, request, upstream_name, request_id)
+            return await _forward_websocket(self, request, upstream_name, request_id, trusted_proxies)
         finally:
             self.active -= 1
 
@@ -160,16 +194,21 @@ class UpstreamPool:
         upstream_name: str,
         decorate: Decorate,
         request_id: str | None = None,
+        *,
+        trusted_proxies: tuple = (),
+        max_body_size: int = 0,
     ) -> web.StreamResponse:
         """Send ``request`` upstream (to path-and-query ``target``) and stream the answer back.
 
         ``decorate(status, headers)`` edits the response headers (CORS) before
         they are sent.  Raises UpstreamError, or ClientBodyError when the
-        client's own upload stalls or breaks, before the head is sent.
+        client's own upload stalls, breaks or outgrows ``max_body_size`` (0:
+        no limit), before the head is sent.
         """
         self.active += 1
         try:
-            return await self._forward(request, target, upstream_name, decorate, request_id)
+            return await self._forward(request, target, upstream_name, decorate, request_id, trusted_proxies,
+                                       max_body_size)
         finally:
             self.active -= 1
 
@@ -180,11 +219,13 @@ class UpstreamPool:
         upstream_name: str,
         decorate: Decorate,
         request_id: str | None,
+        trusted_proxies: tuple,
+        max_body_size: int,
     ) -> web.StreamResponse:
         upstream = self.upstreams[upstream_name]
         session = self._sessions[upstream_name]
         incoming = request.headers
-        headers = upstream_request_headers(request, upstream, request_id)
+        headers = upstream_request_headers(request, upstream, request_id, trusted_proxies=trusted_proxies)
         skip = [name for name in _AUTO_HEADERS if name not in incoming]
 
         body = None
@@ -194,7 +235,7 @@ class UpstreamPool:
                 # The request is going to be forwarded: tell the client to send
                 # its body (the upstream never sees Expect; we stream for it).
                 await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            body = _stream_body(request, upstream.read_timeout, body_state)
+            body = _stream_body(request, upstream.read_timeout, body_state, max_body_size)
 
         url = URL(upstream.url + target, encoded=True)
         try:
@@ -277,11 +318,12 @@ async def _pump(source, sink, on_close) -> None:
 
 
 async def _forward_websocket(pool: UpstreamPool, request: web.BaseRequest, upstream_name: str,
-                             request_id: str | None) -> web.StreamResponse:
+                             request_id: str | None, trusted_proxies: tuple) -> web.StreamResponse:
     upstream = pool.upstreams[upstream_name]
     session = pool._sessions[upstream_name]
     # The client library makes its own handshake (key, version, extensions, protocols).
-    headers = upstream_request_headers(request, upstream, request_id, also_drop=_WS_HANDSHAKE)
+    headers = upstream_request_headers(request, upstream, request_id, also_drop=_WS_HANDSHAKE,
+                                       trusted_proxies=trusted_proxies)
     protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
     url = URL(upstream.url.replace("http", "ws", 1) + request.raw_path, encoded=True)
     try:
@@ -329,7 +371,8 @@ class _ProxiedResponse(web.StreamResponse):
 
 
 class ClientBodyError(Exception):
-    """The client's request body stalled (408) or broke off (400) before the upstream answered."""
+    """The client's request body stalled (408), broke off (400) or was too large (413)
+    before the upstream answered."""
 
     def __init__(self, status: int, detail: str):
         super().__init__(detail)
@@ -369,10 +412,12 @@ class MidStreamFailure(Exception):
         self.response = response
 
 
-async def _stream_body(request: web.BaseRequest, timeout: float, state: _BodyState):
+async def _stream_body(request: web.BaseRequest, timeout: float, state: _BodyState, limit: int):
     """The client's body, each read bounded by ``timeout`` (a stalled uploader
-    must not hold an upstream connection forever)."""
+    must not hold an upstream connection forever), in all at most ``limit``
+    bytes (0: no limit; a larger Content-Length was refused before this)."""
     content = request.content
+    remaining = limit or -1
     while True:
         try:
             async with asyncio.timeout(timeout):
@@ -385,5 +430,10 @@ async def _stream_body(request: web.BaseRequest, timeout: float, state: _BodySta
             raise state.error from err
         if not chunk:
             return
+        if remaining >= 0:
+            remaining -= len(chunk)
+            if remaining < 0:
+                state.error = ClientBodyError(413, f"the request body is larger than {limit} bytes")
+                raise state.error
         yield chunk
 

@@ -397,6 +397,8 @@ class _Parent:
     def _admin_app(self):
         from aiohttp import web
 
+        from .app import admin_application
+
         async def metrics(request):
             return web.Response(body=self.metrics.exposition(),
                                 headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
@@ -410,11 +412,9 @@ class _Parent:
                 return web.Response(text="ready\n")
             return web.Response(status=503, text="draining\n" if self.draining else "starting\n")
 
-        app = web.Application()
-        app.router.add_get("/metrics", metrics)
-        app.router.add_get("/healthz", healthz)
-        app.router.add_get("/readyz", readyz)
-        return app
+        # The same app and bearer-token check as a single process; the token
+        # is read once, here (a reload's new token needs a restart).
+        return admin_application(self.config.admin_token, metrics, healthz, readyz)
 
     async def run(self, on_ready=None) -> None:
         from aiohttp import web

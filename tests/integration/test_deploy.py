@@ -25,6 +25,7 @@ import fnmatch
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import signal
@@ -38,6 +39,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
+from gateway.config import ConfigError, load_config, parse_config
 from tests.support import ROOT, free_port, require_binary, unavailable, wait_for_port
 
 DEPLOY = ROOT / "deploy"
@@ -231,13 +233,16 @@ def test_shipped_gateway_configs_pass_check():
 
 def test_shipped_config_is_for_the_sidecar_layout():
     config = yaml.safe_load(shipped_config_source().read_text())
-    assert config["admin"]["host"] == "0.0.0.0"
+    # The admin listener stays on loopback (the HEALTHCHECK reaches it there):
+    # opening it takes CORS_GATEWAY_ADMIN_HOST with a token, never a default.
+    assert config["admin"]["host"] == "127.0.0.1"
+    assert "token" not in config["admin"] and "token_file" not in config["admin"]
     assert [u["url"] for u in config["upstreams"].values()] == ["http://127.0.0.1:5000"]
 
 
-def _http_get(url: str) -> tuple[int, bytes]:
+def _http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
@@ -295,7 +300,8 @@ def test_dockerfile_cmd_and_healthcheck_run_as_in_the_image(tmp_path, recorded, 
     CORS_GATEWAY_* variables (as ``docker run -e`` would), which the
     HEALTHCHECK follows too; ``k8s-configmap-volume`` the ConfigMap's config,
     laid out as a kubelet ConfigMap volume, with the Deployment's environment
-    and probes.
+    (its Secret's admin token made up here) and probes.  Where a token is set,
+    /metrics needs it and the probes and the HEALTHCHECK do without.
     """
     final = stages(DOCKERFILE)[-1]
     argv = image_argv(final)
@@ -305,6 +311,7 @@ def test_dockerfile_cmd_and_healthcheck_run_as_in_the_image(tmp_path, recorded, 
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
     assert shutil.which(argv[0], path=env["PATH"]), f"{argv[0]} is not installed in {VENV_BIN}"
     probes = {"/healthz": b"ok\n"}
+    admin_token = None
 
     if layout == "image-default-config":
         config, port, admin_port = _image_layout_config(shipped_config_source().read_text(), recorded.url)
@@ -315,9 +322,10 @@ def test_dockerfile_cmd_and_healthcheck_run_as_in_the_image(tmp_path, recorded, 
         shutil.copyfile(shipped_config_source(), config_path)
         config = yaml.safe_load(config_path.read_text())
         port, admin_port = free_port(), free_port()
+        admin_token = secrets.token_hex(16)
         env.update(CORS_GATEWAY_LISTEN_HOST="127.0.0.1", CORS_GATEWAY_LISTEN_PORT=str(port),
                    CORS_GATEWAY_ADMIN_HOST="127.0.0.1", CORS_GATEWAY_ADMIN_PORT=str(admin_port),
-                   CORS_GATEWAY_UPSTREAM_URL=recorded.url)
+                   CORS_GATEWAY_UPSTREAM_URL=recorded.url, CORS_GATEWAY_ADMIN_TOKEN=admin_token)
     else:
         docs = k8s_rendered_docs()
         configmap_text = gateway_configmap(docs)["data"]["gateway.yaml"]
@@ -327,7 +335,15 @@ def test_dockerfile_cmd_and_healthcheck_run_as_in_the_image(tmp_path, recorded, 
         assert PurePosixPath(mount["mountPath"]) == PurePosixPath(IMAGE_CONFIG).parent
         _write_configmap_volume(tmp_path / mount["mountPath"].lstrip("/"), {"gateway.yaml": yaml.safe_dump(config)})
         for item in container.get("env", []):
-            env[item["name"]] = item["value"].replace(IMAGE_CONFIG, str(config_path))
+            if "valueFrom" in item:  # the Secret, created out of band (see deployment.yaml)
+                assert item["name"] == "CORS_GATEWAY_ADMIN_TOKEN", item
+                env[item["name"]] = admin_token = secrets.token_hex(32)
+            else:
+                env[item["name"]] = item["value"].replace(IMAGE_CONFIG, str(config_path))
+        assert admin_token is not None, "the Deployment gives the gateway no admin token"
+        # The Pod's admin listener is on the Pod IP; here it is a loopback port like the others.
+        assert env["CORS_GATEWAY_ADMIN_HOST"] == "0.0.0.0"
+        env["CORS_GATEWAY_ADMIN_HOST"] = "127.0.0.1"
         assert "command" not in container and "args" not in container, "the gateway container runs the image's CMD"
         for probe in ("readinessProbe", "livenessProbe"):
             probes[container[probe]["httpGet"]["path"]] = None
@@ -354,6 +370,15 @@ def test_dockerfile_cmd_and_healthcheck_run_as_in_the_image(tmp_path, recorded, 
             assert status == 200, (path, status, body)
             if expected is not None:
                 assert body == expected, (path, body)
+        # /metrics: open on a loopback admin listener without a token; with one, only with it.
+        metrics_url = f"http://127.0.0.1:{admin_port}/metrics"
+        status, body = _http_get(metrics_url)
+        if admin_token is None:
+            assert status == 200 and b"cors_gateway_requests_total" in body, (status, body)
+        else:
+            assert status == 401, (status, body)
+            status, body = _http_get(metrics_url, {"Authorization": f"Bearer {admin_token}"})
+            assert status == 200 and b"cors_gateway_requests_total" in body, (status, body)
 
         # The gateway proxies to the upstream the config names.
         status, _ = _http_get(f"http://127.0.0.1:{port}/api/deploy-check?via=image-cmd")
@@ -443,7 +468,13 @@ def test_compose_services_agree_with_each_other():
     config = yaml.safe_load(COMPOSE_GATEWAY_CONFIG.read_text())
     app_ports = published(app)
     assert config["listen"]["port"] in app_ports and config["listen"]["host"] == "0.0.0.0"
-    assert config["admin"]["host"] == "0.0.0.0", "Prometheus scrapes the admin port from another container"
+    # Prometheus scrapes the admin port from another container: compose opens
+    # it, with a token from a file (the file itself stays loopback, no secret).
+    assert config["admin"]["host"] == "127.0.0.1" and not {"token", "token_file"} & set(config["admin"])
+    environment = gateway["environment"]
+    assert environment["CORS_GATEWAY_ADMIN_HOST"] == "0.0.0.0"
+    gateway_mounts = {target: source for source, target, _ in bind_mounts(gateway)}
+    token_source = gateway_mounts[environment["CORS_GATEWAY_ADMIN_TOKEN_FILE"]]
     # Flask listens where the gateway's upstream points, on loopback only.
     command = app["command"]
     host, port = command[command.index("--host") + 1], command[command.index("--port") + 1]
@@ -456,6 +487,11 @@ def test_compose_services_agree_with_each_other():
     assert targets == [f"app:{config['admin']['port']}"]
     mounted = {target: source for source, target, _ in bind_mounts(services["prometheus"])}
     assert mounted["/etc/prometheus/prometheus.yml"] == "./deploy/prometheus/prometheus.yml"
+    # ... sending the token the gateway was given (a relative path is relative to prometheus.yml).
+    (job,) = prometheus["scrape_configs"]
+    assert job["authorization"].get("type", "Bearer") == "Bearer"
+    credentials = PurePosixPath("/etc/prometheus") / job["authorization"]["credentials_file"]
+    assert mounted[str(credentials)] == token_source
     for rule_file in prometheus["rule_files"]:
         assert f"/etc/prometheus/{rule_file}" in mounted, rule_file
     assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
@@ -470,6 +506,20 @@ def test_compose_services_agree_with_each_other():
     # The frontend is the origin http://localhost:<its port>.
     assert 8000 in published(services["frontend"])
     assert "./deploy/compose/frontend" in [source for source, _, _ in bind_mounts(services["frontend"])]
+
+
+def test_compose_gateway_config_needs_and_gets_the_admin_token():
+    """The config as the compose gateway loads it: refused without the token, loaded with the mounted one."""
+    gateway = compose()["services"]["gateway"]
+    environment = dict(gateway["environment"])
+    mounts = {target: source for source, target, _ in bind_mounts(gateway)}
+    token_file = ROOT / mounts[environment["CORS_GATEWAY_ADMIN_TOKEN_FILE"]]
+    with pytest.raises(ConfigError) as info:
+        load_config(COMPOSE_GATEWAY_CONFIG, env={"CORS_GATEWAY_ADMIN_HOST": environment["CORS_GATEWAY_ADMIN_HOST"]})
+    assert [issue.path for issue in info.value.errors] == ["admin.token"]
+    config = load_config(COMPOSE_GATEWAY_CONFIG, env={**environment, "CORS_GATEWAY_ADMIN_TOKEN_FILE": str(token_file)})
+    assert config.admin_host == "0.0.0.0"
+    assert config.admin_token == token_file.read_text().strip()
 
 
 @pytest.mark.parametrize(
@@ -643,12 +693,40 @@ def test_k8s_configmap_gateway_config_passes_check(tmp_path):
     path.write_text(gateway_configmap(docs)["data"]["gateway.yaml"])
     assert_check_passes(path)
     config = gateway_config(docs)
-    assert config["listen"]["host"] == "0.0.0.0" and config["admin"]["host"] == "0.0.0.0"
+    # The admin listener leaves loopback only through the Deployment, with the
+    # Secret's token (test_k8s_admin_listener_needs_the_secret_token).
+    assert config["listen"]["host"] == "0.0.0.0" and config["admin"]["host"] == "127.0.0.1"
+    assert not {"token", "token_file"} & set(config["admin"]), "a secret has no place in a ConfigMap"
     app = container(docs, "app")
     args = app.get("command", []) + app.get("args", [])
     host, port = args[args.index("--host") + 1], args[args.index("--port") + 1]
     assert host == "127.0.0.1", "Flask is reachable only through the gateway"
     assert [u["url"] for u in config["upstreams"].values()] == [f"http://127.0.0.1:{port}"]
+
+
+def test_k8s_admin_listener_needs_the_secret_token():
+    docs = k8s_rendered_docs()
+    env = {item["name"]: item for item in gateway_container(docs)["env"]}
+    # On the Pod IP, for the kubelet's probes (open paths) and Prometheus ...
+    assert env["CORS_GATEWAY_ADMIN_HOST"]["value"] == "0.0.0.0"
+    # ... with the token from a Secret, required (a missing Secret stops the container) ...
+    reference = env["CORS_GATEWAY_ADMIN_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert not reference.get("optional", False)
+    # ... which the ServiceMonitor sends as a bearer token.
+    for endpoint in one(docs, "ServiceMonitor")["spec"]["endpoints"]:
+        authorization = endpoint["authorization"]
+        assert authorization.get("type", "Bearer") == "Bearer"
+        assert authorization["credentials"] == {"name": reference["name"], "key": reference["key"]}
+    # The Secret is created out of band: a token in git would be everyone's.
+    assert not [doc for doc in docs if doc["kind"] == "Secret"]
+    # What the Pod loads: the ConfigMap's file with the Deployment's environment.
+    text = gateway_configmap(docs)["data"]["gateway.yaml"]
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, env={"CORS_GATEWAY_ADMIN_HOST": "0.0.0.0"})
+    assert [issue.path for issue in info.value.errors] == ["admin.token"]
+    config = parse_config(text, env={"CORS_GATEWAY_ADMIN_HOST": "0.0.0.0",
+                                     "CORS_GATEWAY_ADMIN_TOKEN": secrets.token_hex(32)})
+    assert config.admin_host == "0.0.0.0" and config.admin_token
 
 
 def test_k8s_ports_probes_and_selectors_agree():

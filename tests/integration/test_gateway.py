@@ -341,11 +341,42 @@ async def test_hop_by_hop_headers_are_not_forwarded(gw, http, recorded):
     assert not names & {"x-hop", "te", "proxy-authorization", "keep-alive"}
 
 
-async def test_client_forwarded_for_is_appended(gw, http, recorded):
-    async with http.get(gw.url + "/api/echo", headers={"X-Forwarded-For": "203.0.113.7"}) as r:
+SPOOFED = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "bank.example"}
+
+
+async def test_forwarding_headers_from_an_untrusted_client_are_replaced(gw, http, recorded):
+    async with http.get(gw.url + "/api/echo", headers=SPOOFED) as r:
+        assert r.status == 200
+    [entry] = recorded.requests()
+    assert header(entry, "X-Forwarded-For") == ["127.0.0.1"]
+    assert header(entry, "X-Forwarded-Proto") == ["http"]
+    assert header(entry, "X-Forwarded-Host") == [f"127.0.0.1:{gw.port}"]
+
+
+@pytest.mark.parametrize("trusted", ["127.0.0.1", "127.0.0.0/8", "::ffff:127.0.0.1"])
+async def test_forwarding_headers_from_a_trusted_proxy_are_kept_and_extended(make_gateway, http, recorded, trusted):
+    config = gateway_config(recorded.url, ROUTES).replace(
+        "listen: {host: 127.0.0.1, port: 0}", f'listen: {{host: 127.0.0.1, port: 0, trusted_proxies: ["{trusted}"]}}'
+    )
+    gw = await make_gateway(config)
+    async with http.get(gw.url + "/api/echo", headers=SPOOFED) as r:
         assert r.status == 200
     [entry] = recorded.requests()
     assert header(entry, "X-Forwarded-For") == ["203.0.113.7, 127.0.0.1"]
+    assert header(entry, "X-Forwarded-Proto") == ["https"]
+    assert header(entry, "X-Forwarded-Host") == ["bank.example"]
+
+
+async def test_a_trusted_list_that_does_not_hold_the_peer_changes_nothing(make_gateway, http, recorded):
+    config = gateway_config(recorded.url, ROUTES).replace(
+        "listen: {host: 127.0.0.1, port: 0}", 'listen: {host: 127.0.0.1, port: 0, trusted_proxies: ["10.0.0.0/8"]}'
+    )
+    gw = await make_gateway(config)
+    async with http.get(gw.url + "/api/echo", headers=SPOOFED) as r:
+        assert r.status == 200
+    [entry] = recorded.requests()
+    assert header(entry, "X-Forwarded-For") == ["127.0.0.1"]
+    assert header(entry, "X-Forwarded-Proto") == ["http"]
 
 
 async def test_streaming_upload_and_download(gw, http, recorded):

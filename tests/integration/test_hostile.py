@@ -33,7 +33,6 @@ SMUGGLING = {
     "two-hosts": b"GET /api/echo HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
     "space-before-colon": b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length : 3\r\n\r\nabc",
     "signed-length": b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: +4\r\n\r\nabcd",
-    "header-line-of-20k": b"GET /api/echo HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n",
     "bare-lf-garbage": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 50,
 }
 

@@ -2,14 +2,18 @@
 dashboard panel and alert rule we ship evaluates against the live data.
 
 Prometheus (Debian's package) runs on a loopback port scraping the gateway's
-admin listener every second, with deploy/prometheus/alerts.yml loaded.  The
-gateway is started with the CLI in front of the recording Flask app.  Missing
+admin listener every second, with deploy/prometheus/alerts.yml loaded and the
+shipped scrape job's ``authorization`` (the gateway's admin token from a file).
+The gateway is started with the CLI in front of the recording Flask app, with
+an admin token (CORS_GATEWAY_ADMIN_TOKEN), so /metrics answers nobody else.  Missing
 Prometheus fails the test in CI and skips it (with the reason) elsewhere.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import subprocess
 import sys
 import textwrap
@@ -18,9 +22,15 @@ import urllib.parse
 import urllib.request
 
 import pytest
+import yaml
 
 from ..support import ROOT, free_port, require_binary, stop_process, wait_for_port
-from ..unit.test_deploy_files import ALERTS, alert_queries, dashboard_queries
+from ..unit.test_deploy_files import (
+    ALERTS,
+    PROMETHEUS_CONFIG,
+    alert_queries,
+    dashboard_queries,
+)
 
 ALLOWED = "https://app.example.com"
 EVIL = "https://evil.example"
@@ -30,8 +40,8 @@ def _prometheus_binary() -> str:
     return require_binary("prometheus", "the live Prometheus test", "Debian: apt-get install prometheus")
 
 
-def _get(url: str, timeout: float = 5) -> tuple[int, bytes, dict]:
-    request = urllib.request.Request(url)
+def _get(url: str, timeout: float = 5, headers: dict | None = None) -> tuple[int, bytes, dict]:
+    request = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read(), dict(response.headers)
@@ -70,18 +80,26 @@ def stack(tmp_path, upstream):
             upstream: down
             cors: {{origins: ["{ALLOWED}"]}}
         """))
+    token = secrets.token_hex(32)
     gateway = subprocess.Popen(
         [sys.executable, "-m", "gateway", "run", "-c", str(config)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "CORS_GATEWAY_ADMIN_TOKEN": token},
     )
+    # The shipped job's authorization, its token file (relative to the config) holding this gateway's token.
+    (shipped,) = yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]
+    authorization = shipped["authorization"]
+    (tmp_path / authorization["credentials_file"]).write_text(token + "\n")
     prom_config = tmp_path / "prometheus.yml"
-    prom_config.write_text(textwrap.dedent(f"""\
-        global: {{scrape_interval: 1s, evaluation_interval: 1s}}
-        rule_files: ["{ALERTS}"]
-        scrape_configs:
-          - job_name: cors-gateway
-            static_configs: [{{targets: ["127.0.0.1:{admin}"]}}]
-        """))
+    prom_config.write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(ALERTS)],
+        "scrape_configs": [{
+            "job_name": "cors-gateway",
+            "authorization": authorization,
+            "static_configs": [{"targets": [f"127.0.0.1:{admin}"]}],
+        }],
+    }))
     prometheus = subprocess.Popen(
         [binary, f"--config.file={prom_config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
          f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
@@ -94,6 +112,10 @@ def stack(tmp_path, upstream):
         while _get(f"http://127.0.0.1:{prom_port}/-/ready")[0] != 200:
             assert time.monotonic() < deadline, "Prometheus never became ready"
             time.sleep(0.2)
+        # Without the token the gateway answers nobody: Prometheus's scrapes below prove it sends it.
+        wait_for_port(admin, gateway)
+        assert _get(f"http://127.0.0.1:{admin}/metrics")[0] == 401
+        assert _get(f"http://127.0.0.1:{admin}/metrics", headers={"Authorization": f"Bearer {token}"})[0] == 200
         yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{prom_port}"
     finally:
         stop_process(prometheus)
@@ -149,6 +171,7 @@ def test_rejected_origins_and_every_shipped_query_against_real_prometheus(stack)
     wait_for(prom, 'sum(cors_gateway_rejected_origins_total{route="api",origin="__malformed__"})', 2)
     wait_for(prom, 'sum(cors_gateway_rejected_origins_total{route="api",reason="method_not_allowed"})', 6)
     wait_for(prom, 'sum(cors_gateway_upstream_errors_total{upstream="down",kind="connect"})', 2)
+    wait_for(prom, 'up{job="cors-gateway"}', 1)  # every scrape authorized
     time.sleep(2)  # a few more scrapes after the last wave
 
     # Every dashboard panel returns data, every alert expression evaluates.

@@ -28,7 +28,7 @@ def gateway_process(tmp_path, upstream):
     port, admin = free_port(), free_port()
     config = tmp_path / "gateway.yaml"
     config.write_text(textwrap.dedent(f"""\
-        listen: {{host: 127.0.0.1, port: {port}}}
+        listen: {{host: 127.0.0.1, port: {port}, max_body_size: 0}}
         admin: {{host: 127.0.0.1, port: {admin}}}
         upstreams:
           app: {{url: "{upstream.url}", read_timeout: 30}}

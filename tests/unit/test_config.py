@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
@@ -998,3 +999,158 @@ def test_shape_errors_with_no_meaning_errors_keep_pass_two_warnings():
         f"routes.1.cors.bogus: {UNKNOWN_KEY}",
     ]
     assert [str(w) for w in info.value.warnings] == [f"routes.0.cors.origins: {HTTP_CREDS}"]
+
+
+# --------------------------------------------------------------------------
+# The admin listener's bearer token (admin.token)
+# --------------------------------------------------------------------------
+
+ADMIN_ROUTES = """
+routes:
+  - {path: /, upstream: app, cors: {origins: "https://app.example.com"}}
+"""
+ADMIN_TOKEN = "0123456789abcdef-admin-token"  # what the tests must never see in a message
+
+
+def admin_config(admin: str, env: dict[str, str] | None = None, extra: str = ""):
+    return parse_config(UPSTREAMS + f"admin: {admin}\n" + extra + ADMIN_ROUTES, env=env)
+
+
+def admin_errors(admin: str, env: dict[str, str] | None = None, extra: str = "") -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        admin_config(admin, env, extra)
+    for text in [str(info.value), *map(str, info.value.errors), *map(str, info.value.warnings)]:
+        assert ADMIN_TOKEN not in text
+    return [str(issue) for issue in info.value.errors]
+
+
+def token_required(host: str) -> str:
+    return (
+        f"admin.token: required when the admin listener is not on loopback (admin.host is {host!r}): anyone who "
+        "reaches that port could read /metrics; set admin.token (or CORS_GATEWAY_ADMIN_TOKEN, or admin.token_file) "
+        "to at least 16 random characters, e.g. from openssl rand -hex 32, or bind admin.host: 127.0.0.1"
+    )
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "10.1.2.3", "fe80::1", "gateway.internal", "::ffff:127.0.0.1"])
+def test_admin_listener_off_loopback_needs_a_token(host):
+    assert admin_errors(f"{{host: {host!r}}}") == [token_required(host)]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.53", "::1", "[::1]", "localhost", "LocalHost."])
+def test_admin_listener_on_loopback_needs_no_token(host):
+    cfg = admin_config(f"{{host: {host!r}}}")
+    assert cfg.admin_host == host and cfg.admin_token is None
+
+
+def test_admin_token_is_kept_off_loopback_and_on_it():
+    assert admin_config(f"{{host: 0.0.0.0, token: {ADMIN_TOKEN}}}").admin_token == ADMIN_TOKEN
+    # On loopback a token is optional, and enforced when given.
+    assert admin_config(f"{{token: {ADMIN_TOKEN}}}").admin_token == ADMIN_TOKEN
+
+
+def json_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a YAML double-quoted scalar
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        pytest.param("0123456789abcde", "the token is too short (15 characters): use at least 16 random "
+                     "characters, e.g. from openssl rand -hex 32", id="15-characters"),
+        pytest.param("", "the token is too short (0 characters): use at least 16 random characters, "
+                     "e.g. from openssl rand -hex 32", id="empty"),
+        pytest.param(ADMIN_TOKEN + " x", "the token must be visible ASCII characters only (no spaces or control "
+                     "characters)", id="space"),
+        pytest.param(ADMIN_TOKEN + "\t", "the token must be visible ASCII characters only (no spaces or control "
+                     "characters)", id="tab"),
+        pytest.param(ADMIN_TOKEN + "é", "the token must be visible ASCII characters only (no spaces or control "
+                     "characters)", id="non-ascii"),
+        pytest.param("a" * 1025, "the token is too long (1025 characters): at most 1024", id="too-long"),
+    ],
+)
+def test_admin_token_must_be_long_visible_ascii(token, message):
+    assert admin_errors("{host: 0.0.0.0, token: " + json_string(token) + "}") == [f"admin.token: {message}"]
+
+
+def test_admin_token_is_never_shown():
+    cfg = admin_config(f"{{host: 0.0.0.0, token: {ADMIN_TOKEN}}}")
+    assert cfg.admin_token == ADMIN_TOKEN
+    assert ADMIN_TOKEN not in repr(cfg) and ADMIN_TOKEN not in str(cfg)
+    from gateway.config import _Admin
+
+    assert ADMIN_TOKEN not in repr(_Admin(host="0.0.0.0", token=ADMIN_TOKEN))
+    # Nor in the errors of a config refused for something else, or for the token's shape.
+    assert admin_errors(f"{{host: 0.0.0.0, token: {ADMIN_TOKEN}, port: 70000}}") == [
+        "admin.port: Input should be less than or equal to 65535"
+    ]
+    assert admin_errors(f'{{host: 0.0.0.0, token: "{ADMIN_TOKEN} {ADMIN_TOKEN}"}}') == [
+        "admin.token: the token must be visible ASCII characters only (no spaces or control characters)"
+    ]
+
+
+def test_admin_token_of_the_wrong_type_is_a_shape_error_only():
+    assert admin_errors("{host: 0.0.0.0, token: 12345678901234567890}") == [
+        "admin.token: Input should be a valid string"
+    ]
+
+
+def test_a_shape_error_elsewhere_does_not_hide_a_missing_admin_token():
+    assert admin_errors("{host: 0.0.0.0}", extra="shutdown_timeout: soon\n") == [
+        "shutdown_timeout: Input should be a valid number, unable to parse string as a number",
+        token_required("0.0.0.0"),
+    ]
+
+
+def test_admin_token_from_the_environment():
+    env = {"CORS_GATEWAY_ADMIN_HOST": "0.0.0.0", "CORS_GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN}
+    cfg = admin_config("{port: 9191}", env)
+    assert (cfg.admin_host, cfg.admin_port, cfg.admin_token) == ("0.0.0.0", 9191, ADMIN_TOKEN)
+    # The environment's token replaces the file's.
+    assert admin_config('{token: "from-the-file-0123456789"}', env).admin_token == ADMIN_TOKEN
+    # Opened by the environment without a token: refused, as in the file.
+    assert admin_errors("{port: 9191}", {"CORS_GATEWAY_ADMIN_HOST": "0.0.0.0"}) == [token_required("0.0.0.0")]
+    # A bad token says which variable set it.
+    assert admin_errors("{}", {**env, "CORS_GATEWAY_ADMIN_TOKEN": "short"}) == [
+        ("admin.token: the token is too short (5 characters): use at least 16 random characters, "
+        "e.g. from openssl rand -hex 32 (set by CORS_GATEWAY_ADMIN_TOKEN)")
+    ]
+
+
+def test_admin_token_file(tmp_path):
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(ADMIN_TOKEN + "\n")  # as `openssl rand -hex 32 > file` or a Secret volume writes it
+    assert admin_config(f"{{host: 0.0.0.0, token_file: {str(token_file)!r}}}").admin_token == ADMIN_TOKEN
+    env = {"CORS_GATEWAY_ADMIN_HOST": "::", "CORS_GATEWAY_ADMIN_TOKEN_FILE": str(token_file)}
+    assert admin_config("{}", env).admin_token == ADMIN_TOKEN
+
+    missing = tmp_path / "nope"
+    assert admin_errors(f"{{host: 0.0.0.0, token_file: {str(missing)!r}}}") == [
+        f"admin.token_file: cannot read the token file {missing}: No such file or directory"
+    ]
+    assert admin_errors("{}", {**env, "CORS_GATEWAY_ADMIN_TOKEN_FILE": str(missing)}) == [
+        (f"admin.token_file: cannot read the token file {missing}: No such file or directory "
+        "(set by CORS_GATEWAY_ADMIN_TOKEN_FILE)")
+    ]
+    token_file.write_text("tooshort\n")
+    assert admin_errors(f"{{token_file: {str(token_file)!r}}}") == [
+        ("admin.token_file: the file's token is too short (8 characters): use at least 16 random characters, "
+        "e.g. from openssl rand -hex 32")
+    ]
+    token_file.write_bytes(ADMIN_TOKEN.encode() + b"\x00\xff")
+    assert admin_errors(f"{{token_file: {str(token_file)!r}}}") == [
+        "admin.token_file: the file's token must be visible ASCII characters only (no spaces or control characters)"
+    ]
+    assert admin_errors(f"{{token: {ADMIN_TOKEN}, token_file: {str(token_file)!r}}}") == [
+        ("admin.token_file: give admin.token (CORS_GATEWAY_ADMIN_TOKEN) or admin.token_file "
+        "(CORS_GATEWAY_ADMIN_TOKEN_FILE), not both")
+    ]
+
+
+def test_load_config_reads_the_admin_token_from_the_given_environment_only(tmp_path, monkeypatch):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(UPSTREAMS + "admin: {host: 0.0.0.0}\n" + ADMIN_ROUTES)
+    monkeypatch.setenv("CORS_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN)
+    with pytest.raises(ConfigError):
+        load_config(path)  # `check`: the file alone
+    assert load_config(path, env={"CORS_GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN}).admin_token == ADMIN_TOKEN

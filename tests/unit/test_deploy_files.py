@@ -233,6 +233,12 @@ def test_prometheus_config_scrapes_the_gateway():
     targets = [t for sc in job["static_configs"] for t in sc["targets"]]
     assert targets == ["app:9090"]
     assert "network namespace" in PROMETHEUS_CONFIG.read_text(encoding="utf-8")
+    # The gateway's admin listener off loopback needs its bearer token, read
+    # from a file next to this config (promtool checks that it exists).
+    assert job["authorization"].get("type", "Bearer") == "Bearer"
+    token_file = PROMETHEUS_CONFIG.parent / job["authorization"]["credentials_file"]
+    assert len(token_file.read_text(encoding="ascii").strip()) >= 16
+    assert "credentials" not in job["authorization"], "a token in the config itself would be in every copy"
 
 
 def test_alert_rules_are_complete():
