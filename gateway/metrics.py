@@ -30,15 +30,17 @@ Multiprocess: when ``PROMETHEUS_MULTIPROC_DIR`` is set (before
 prometheus_client is imported), values live in shared files and
 ``exposition`` aggregates every worker with ``MultiProcessCollector``; the
 gauges declare how workers combine (``livesum``, ``max``).  Counters the hot
-path touches are pre-resolved children (no label lookup per request), and the
-decision cache keeps plain integers that ``sync`` folds into counters once a
-second and before every scrape.
+path touches are plain tallies (``_CounterTally``, ``_HistogramTally``: an
+integer add and a bisect, no label lookup and no lock per request) that
+``sync`` folds into the Prometheus children once a second and before every
+scrape, as it does with the decision cache's plain hit/miss integers.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from bisect import bisect_left
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -73,8 +75,61 @@ def status_class(status: int) -> str:
     return STATUS_CLASSES[min(max(status // 100, 1), 5) - 1]
 
 
+_STATUS_CLASS_OF = tuple(status_class(hundreds * 100) for hundreds in range(6))  # status // 100 -> class
+
+
 def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
+
+
+class _CounterTally:
+    """A counter child's increments, kept as a plain integer until ``flush``."""
+
+    __slots__ = ("child", "count")
+
+    def __init__(self, child) -> None:
+        self.child = child
+        self.count = 0
+
+    def flush(self) -> None:
+        if self.count:
+            count, self.count = self.count, 0
+            self.child.inc(count)
+
+
+class _HistogramTally:
+    """A histogram child's observations as per-bucket integers and a sum, until ``flush``.
+
+    prometheus-client's ``observe`` takes a lock and walks the buckets in
+    Python on every call; this is one bisect.  ``flush`` adds the tallies to
+    the child's own bucket and sum values (prometheus-client keeps each bucket
+    non-cumulative, in ``_buckets``, with the bounds in ``_upper_bounds``;
+    tests/unit/test_metrics.py checks the exposition this produces).
+    """
+
+    __slots__ = ("bounds", "child", "counts", "total")
+
+    def __init__(self, child) -> None:
+        self.child = child
+        self.bounds = tuple(child._upper_bounds)  # ends with +Inf
+        self.counts = [0] * len(self.bounds)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1  # the first bound >= value, as observe() picks
+        self.total += value
+
+    def flush(self) -> None:
+        counts = self.counts
+        if not any(counts):
+            return
+        self.counts = [0] * len(self.bounds)
+        total, self.total = self.total, 0.0
+        buckets = self.child._buckets
+        for index, count in enumerate(counts):
+            if count:
+                buckets[index].inc(count)
+        self.child._sum.inc(total)
 
 
 class Metrics:
@@ -142,6 +197,9 @@ class Metrics:
         if config_owner:
             self.config_last_success.set(time.time())
         self._synced_hits = self._synced_misses = 0
+        # Requests being handled: a plain integer the gateway moves, copied
+        # into the gauge by sync (once a second and before every scrape).
+        self.in_flight_count = 0
         self.use_table(table)
 
     def use_table(self, table: RouteTable) -> None:
@@ -154,28 +212,33 @@ class Metrics:
         if getattr(self, "table", None) is not None and self.table is not table:
             self.sync()  # fold what the old decision cache counted
         self.table = table
-        self._requests: dict[tuple[str, str, str], object] = getattr(self, "_requests", {})
-        self._responses: dict[tuple[str, str], object] = getattr(self, "_responses", {})
-        self._durations: dict[str, object] = getattr(self, "_durations", {})
+        self._requests: dict[tuple[str, str, str], _CounterTally] = getattr(self, "_requests", {})
+        self._responses: dict[tuple[str, str], _CounterTally] = getattr(self, "_responses", {})
+        self._durations: dict[str, _HistogramTally] = getattr(self, "_durations", {})
         # The origin budget is per process: a reload keeps the origins already
         # given a series (their series stay), or each reload would grant another.
         self._origins: dict[str, set[str]] = getattr(self, "_origins", {})
         for name in [r.name for r in table.routes] + [NO_ROUTE]:
             for kind in Kind:
                 for decision in DECISIONS:
-                    self._requests[name, kind.value, decision] = self.requests.labels(name, kind.value, decision)
+                    if (name, kind.value, decision) not in self._requests:
+                        self._requests[name, kind.value, decision] = _CounterTally(
+                            self.requests.labels(name, kind.value, decision))
             for reason in REJECTION_REASONS:
                 self.rejected_origins.labels(name, OTHER_ORIGIN, reason)
                 self.rejected_origins.labels(name, MALFORMED_ORIGIN, reason)
             for code in STATUS_CLASSES:
-                self._responses[name, code] = self.responses.labels(name, code)
-            self._durations[name] = self.request_duration.labels(name)
+                if (name, code) not in self._responses:
+                    self._responses[name, code] = _CounterTally(self.responses.labels(name, code))
+            if name not in self._durations:
+                self._durations[name] = _HistogramTally(self.request_duration.labels(name))
             self.shadow_disagreements.labels(name, Kind.PREFLIGHT.value)
             self.shadow_disagreements.labels(name, Kind.ACTUAL.value)
             self._origins.setdefault(name, set())
         self._upstream_durations = getattr(self, "_upstream_durations", {})
         for upstream in table.config.upstreams:
-            self._upstream_durations[upstream] = self.upstream_duration.labels(upstream)
+            if upstream not in self._upstream_durations:
+                self._upstream_durations[upstream] = _HistogramTally(self.upstream_duration.labels(upstream))
             for kind in UPSTREAM_ERROR_KINDS:
                 self.upstream_errors.labels(upstream, kind)
         self._synced_hits = table.cache.hits
@@ -201,10 +264,10 @@ class Metrics:
         self, route: str, kind: str, decision: str, reason: str | None, status: int,
         duration: float, origin_label: str | None = None,
     ) -> None:
-        self._requests[route, kind, decision].inc()
+        self._requests[route, kind, decision].count += 1
         if reason is not None and origin_label is not None:
             self.rejected_origins.labels(route, origin_label, reason).inc()
-        self._responses[route, status_class(status)].inc()
+        self._responses[route, _STATUS_CLASS_OF[status // 100] if status < 600 else "5xx"].count += 1
         self._durations[route].observe(duration)
 
     def observe_upstream(self, upstream: str, seconds: float) -> None:
@@ -218,7 +281,11 @@ class Metrics:
             self.config_last_success.set(time.time())
 
     def sync(self) -> None:
-        """Fold the decision cache's plain counters into the Prometheus ones."""
+        """Fold the hot path's tallies and the decision cache's plain counters into the Prometheus ones."""
+        for tallies in (self._requests, self._responses, self._durations, self._upstream_durations):
+            for tally in tallies.values():
+                tally.flush()
+        self.in_flight.set(self.in_flight_count)
         cache = self.table.cache
         hits, misses = cache.hits, cache.misses
         if hits > self._synced_hits:

@@ -30,13 +30,15 @@ Rules follow the WHATWG Fetch standard's CORS protocol:
 
 Everything that does not depend on the request is built once in
 ``CorsPolicy.__init__``; the per-origin part is built once per origin and kept
-in the bounded ``cache.DecisionCache``.
+in the bounded ``cache.DecisionCache``; a preflight's whole answer is kept per
+(origin, request headers) in a small bounded table per route, with its header
+lines already encoded (``Decision.wire``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .cache import DecisionCache
@@ -59,6 +61,10 @@ ACAPN = "Access-Control-Allow-Private-Network"
 # a browser asks for a handful of names, a 64 KiB list is an attack.
 MAX_REQUEST_HEADERS_LENGTH = 4096
 MAX_REQUEST_HEADER_NAMES = 64
+# The preflight answer cache, per route: entries, and the longest
+# Access-Control-Request-Headers kept in a key.
+MAX_CACHED_PREFLIGHTS = 1024
+MAX_CACHED_REQUEST_HEADERS_LENGTH = 512
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -96,6 +102,16 @@ class Decision:
     headers: Headers  # Access-Control-* headers to send
     vary: tuple[str, ...]  # tokens to merge into Vary
     status: int = 0  # for preflight answers and blocks: the status to send
+    # ``headers`` and the Vary line as HTTP/1.1 header lines, encoded once so
+    # that a cached preflight answer is a byte copy (see app._PreflightAnswer).
+    wire: bytes = field(default=b"", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        lines = [f"{name}: {value}\r\n" for name, value in self.headers]
+        if self.vary:
+            lines.append(f"Vary: {', '.join(self.vary)}\r\n")
+        # Values are validated origins and configured tokens: ASCII.
+        object.__setattr__(self, "wire", "".join(lines).encode("latin-1"))
 
     @property
     def label(self) -> str:
@@ -128,7 +144,7 @@ class CorsPolicy:
         "name", "settings", "_key", "_cache", "_origins", "public", "_methods", "_allow_headers",
         "_allow_headers_value", "_acam", "_fixed_preflight", "_preflight_vary", "_actual_vary",
         "_rejected_actual", "_rejected_preflight", "non_cors", "_expose", "_credentials",
-        "_malformed_verdict",
+        "_malformed_verdict", "_preflights",
     )
 
     def __init__(self, name: str, settings: CorsSettings, cache: DecisionCache):
@@ -180,6 +196,12 @@ class CorsPolicy:
         # The answer to a request without Origin (not a CORS request).
         self.non_cors = Decision(Kind.NON_CORS, None, None, (), ("Origin",))
         self._malformed_verdict = _OriginVerdict(False, self._rejected_actual[Reason.MALFORMED_ORIGIN], ())
+        # Preflight answers by their raw request headers.  Browsers repeat the
+        # same few preflights, so this turns the header parsing and the new
+        # Decision into one lookup.  Bounded: emptied when full (an attacker
+        # varying the headers only gets the uncached path), and only short
+        # keys are kept.
+        self._preflights: dict[tuple, Decision] = {}
 
     # -- per-origin part, cached ------------------------------------------
 
@@ -243,10 +265,29 @@ class CorsPolicy:
         acrh: list[str] | tuple[str, ...] = (),
         acrpn: list[str] | tuple[str, ...] = (),
     ) -> Decision:
-        rejected = self._rejected_preflight
         if len(origins) != 1:
-            return rejected[Reason.MALFORMED_ORIGIN]
-        verdict = self._verdict(origins[0])
+            return self._rejected_preflight[Reason.MALFORMED_ORIGIN]
+        key = (origins[0], tuple(acrm), tuple(acrh), tuple(acrpn))
+        decision = self._preflights.get(key)
+        if decision is not None:
+            self._cache.hits += 1
+            return decision
+        decision = self._preflight(origins[0], acrm, acrh, acrpn)
+        if len(origins[0]) <= MAX_ORIGIN_LENGTH and sum(map(len, acrh)) <= MAX_CACHED_REQUEST_HEADERS_LENGTH:
+            if len(self._preflights) >= MAX_CACHED_PREFLIGHTS:
+                self._preflights.clear()
+            self._preflights[key] = decision
+        return decision
+
+    def _preflight(
+        self,
+        origin: str,
+        acrm: list[str] | tuple[str, ...],
+        acrh: list[str] | tuple[str, ...],
+        acrpn: list[str] | tuple[str, ...],
+    ) -> Decision:
+        rejected = self._rejected_preflight
+        verdict = self._verdict(origin)
         if not verdict.allowed:
             return rejected[verdict.actual.reason]
 

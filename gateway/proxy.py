@@ -125,6 +125,26 @@ def _is_trusted(peer: str, networks: tuple) -> bool:
     return any(address in network for network in networks if network.version == address.version)
 
 
+def _response_headers(raw_headers) -> CIMultiDict:
+    """The upstream's response headers to pass on: all but hop-by-hop ones
+    (including those its Connection names) and Proxy-*.  Byte-faithful for
+    ASCII: names and values are taken from the raw bytes, as latin-1."""
+    kept = []
+    named: set[str] | None = None
+    for raw_name, raw_value in raw_headers:
+        name = raw_name.decode("latin-1")
+        lower = name.lower()
+        if lower in _HOP_BY_HOP or lower.startswith("proxy-"):
+            if lower == "connection":
+                named = named or set()
+                named.update(t.strip().lower() for t in raw_value.decode("latin-1").split(","))
+            continue
+        kept.append((name, raw_value.decode("latin-1")))
+    if named:
+        kept = [(name, value) for name, value in kept if name.lower() not in named]
+    return CIMultiDict(kept)
+
+
 def _classify(err: BaseException) -> UpstreamError:
     if isinstance(err, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         return UpstreamError("timeout", 504, "upstream timed out")
@@ -255,17 +275,10 @@ class UpstreamPool:
             raise _classify(err) from err
 
         async with upstream_response:
-            response_headers = CIMultiDict()
-            drop = hop_by_hop_names(upstream_response.headers)
-            for raw_name, raw_value in upstream_response.raw_headers:
-                name = raw_name.decode("latin-1")
-                lower = name.lower()
-                if lower in drop or lower.startswith("proxy-"):
-                    continue
-                response_headers.add(name, raw_value.decode("latin-1"))
+            response_headers = _response_headers(upstream_response.raw_headers)
             decorate(upstream_response.status, response_headers)
-            response = _ProxiedResponse(status=upstream_response.status, reason=upstream_response.reason)
-            response.headers.extend(response_headers)
+            response = _ProxiedResponse(status=upstream_response.status, reason=upstream_response.reason,
+                                        _real_headers=response_headers)  # aiohttp's own no-copy hand-over
             # aiohttp picks the framing: chunked on HTTP/1.1 without a length,
             # close-delimited on HTTP/1.0, none for HEAD, 1xx, 204 and 304.
             try:

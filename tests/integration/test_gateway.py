@@ -678,3 +678,47 @@ async def test_client_gone_before_the_response_head_is_quiet(gw, recorded, caplo
     await asyncio.sleep(1.0)
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert 'cors_gateway_responses_total{code="5xx",route="api"} 0.0' in await scrape(gw)
+
+
+# -- the prebuilt preflight answer ------------------------------------------------------------
+
+
+async def test_prebuilt_preflight_answer_matches_the_general_path(gw, recorded):
+    """Keep-alive HTTP/1.1 preflights get the prebuilt bytes; the same answer as the general path."""
+    import asyncio
+
+    preflight = (b"OPTIONS /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://app.example.com\r\n"
+                 b"Access-Control-Request-Method: PUT\r\nAccess-Control-Request-Headers: authorization\r\n")
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    heads = []
+    for extra in (b"", b"X-Request-Id: abc-1\r\n", b"Connection: close\r\n"):  # the last takes the general path
+        writer.write(preflight + extra + b"\r\n")
+        await writer.drain()
+        heads.append((await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).decode("latin-1"))
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # no body bytes anywhere, then the close
+    writer.close()
+
+    def parse(head: str) -> tuple[str, dict[str, str]]:
+        status, *lines = head.rstrip("\r\n").split("\r\n")
+        fields = [line.split(": ", 1) for line in lines]
+        assert len({name.lower() for name, _ in fields}) == len(fields)  # no header twice
+        return status, dict(fields)
+
+    (s1, h1), (s2, h2), (s3, h3) = map(parse, heads)
+    assert s1 == s2 == s3 == "HTTP/1.1 204 No Content"
+    assert h2["X-Request-Id"] == "abc-1"
+    assert len(h1["X-Request-Id"]) == 16 and h1["X-Request-Id"] != h3["X-Request-Id"]
+    for h in (h1, h2, h3):
+        assert h["Date"].endswith(" GMT")
+    assert h3.pop("Connection") == "close"
+    strip = ("Date", "X-Request-Id")
+    assert {k: v for k, v in h1.items() if k not in strip} == {k: v for k, v in h3.items() if k not in strip} == {
+        "Server": "cors-gateway",
+        "Access-Control-Allow-Origin": ALLOWED,
+        "Access-Control-Allow-Credentials": "true",
+        "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE",
+        "Access-Control-Allow-Headers": "Authorization, Content-Type",
+        "Access-Control-Max-Age": "600",
+        "Vary": "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+    }
+    assert recorded.requests() == []  # preflights never reach the upstream

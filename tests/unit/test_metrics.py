@@ -438,6 +438,7 @@ def cache_counters(metrics: Metrics) -> tuple[float, float, float]:
 
 
 def value(metrics: Metrics, name: str, **labels: str) -> float:
+    metrics.sync()  # the hot path tallies; a scrape (and the once-a-second task) folds them in
     return metrics.registry.get_sample_value(name, labels)
 
 
@@ -515,3 +516,29 @@ def test_config_loaded_counts_results_and_moves_the_timestamp_only_on_success(mo
     samples, _ = scrape(metrics)
     assert samples[key(TIMESTAMP)] == 3_000.5
     assert samples[key("cors_gateway_config_reloads_total", result="failure")] == 3.0
+
+
+def test_histogram_tally_gives_the_same_series_as_observe():
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from gateway.metrics import DURATION_BUCKETS, _HistogramTally
+
+    values = [0.0, 0.0001, 0.00010001, 0.001, 0.0049, 0.005, 0.7, 59.9, 60.0, 60.5, 1e9]
+    native_registry, tallied_registry = CollectorRegistry(), CollectorRegistry()
+    native = Histogram("d", "d", ["route"], buckets=DURATION_BUCKETS, registry=native_registry).labels("r")
+    tally = _HistogramTally(Histogram("d", "d", ["route"], buckets=DURATION_BUCKETS, registry=tallied_registry)
+                            .labels("r"))
+    for v in values:
+        native.observe(v)
+        tally.observe(v)
+    assert tallied_registry.get_sample_value("d_count", {"route": "r"}) == 0.0  # nothing until the fold
+    tally.flush()
+    tally.flush()  # a second flush adds nothing
+
+    def samples(registry):
+        return sorted((s.name, tuple(sorted(s.labels.items())), s.value)
+                      for metric in registry.collect() for s in metric.samples)
+
+    assert samples(tallied_registry) == samples(native_registry)
+    assert tallied_registry.get_sample_value("d_bucket", {"route": "r", "le": "0.0001"}) == 2.0
+    assert tallied_registry.get_sample_value("d_count", {"route": "r"}) == len(values)
