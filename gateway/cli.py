@@ -1,4 +1,4 @@
-"""The ``cors-gateway`` command: run, check, explain, demo."""
+"""The ``cors-gateway`` command: run, check, explain, import, demo."""
 
 from __future__ import annotations
 
@@ -174,6 +174,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from .importer import run_import
+
+    return run_import(args.app_path, args.upstream, args.output)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -214,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--host", help="the Host header, for routes with host:")
     explain.add_argument("--preflight", action="store_true", help="treat as a preflight even for a simple request")
     explain.set_defaults(func=cmd_explain)
+
+    importer = sub.add_parser("import", help="translate a Flask app's flask-cors setup into a config (read, never run)")
+    importer.add_argument("app_path", metavar="APP_PATH", help="a .py file, or a directory (every *.py below it)")
+    importer.add_argument("--upstream", default="http://127.0.0.1:5000",
+                          help="the app's URL, for upstreams.app.url (default http://127.0.0.1:5000)")
+    importer.add_argument("-o", "--output", metavar="FILE", help="write the config here (default: stdout)")
+    importer.set_defaults(func=cmd_import)
 
     demo = sub.add_parser("demo", help="run a demo: Flask upstream, gateway and a frontend page on another origin")
     demo.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")

@@ -1,0 +1,973 @@
+"""``cors-gateway import`` (gateway/importer.py): flask-cors setups read statically.
+
+Each test writes a small Flask app to ``tmp_path``, imports it, and checks
+the emitted routes exactly, the findings (severity and line), and what the
+gateway built from the emitted YAML decides.  A few tests also run the same
+snippet under the real flask-cors (test code may run it; the importer never
+does) to show the translation agrees with it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from flask import Flask
+from flask_cors import core as flask_cors_core
+
+from gateway.config import parse_config
+from gateway.importer import (
+    Finding,
+    ImportResult,
+    SourceError,
+    import_app,
+    probably_regex,
+    resource_sort_key,
+)
+from gateway.routes import RouteTable
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "gateway"]
+DEFAULT_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+
+
+def write(tmp_path: Path, source: str, name: str = "app.py") -> Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(source).lstrip("\n"))
+    return path
+
+
+def imported(tmp_path: Path, source: str, name: str = "app.py") -> ImportResult:
+    """Import the snippet; the emitted config must always load."""
+    result = import_app(write(tmp_path, source, name))
+    parse_config(result.config_yaml)  # raises ConfigError on any error
+    return result
+
+
+def routes(result: ImportResult) -> list[tuple]:
+    """(path or ("re", path_regex), cors) of each emitted route, in order."""
+    out = []
+    for route in yaml.safe_load(result.config_yaml)["routes"]:
+        scope = route["path"] if "path" in route else ("re", route["path_regex"])
+        out.append((scope, route["cors"]))
+    return out
+
+
+def found(result: ImportResult, severity: str) -> list[tuple[int, str]]:
+    return [(f.line, f.message) for f in result.findings if f.severity == severity]
+
+
+def table(result: ImportResult) -> RouteTable:
+    return RouteTable(parse_config(result.config_yaml))
+
+
+def decide(result: ImportResult, path: str, origin: str, method: str = "GET") -> tuple[str, str]:
+    """(route name, decision label) the gateway gives an actual request."""
+    route = table(result).match(None, path)
+    assert route is not None
+    return route.name, route.policy.actual(method, [origin]).label
+
+
+CATCH_ALL = ("/", {"origins": []})
+
+
+# --------------------------------------------------------------------------
+# Every recognised form
+# --------------------------------------------------------------------------
+
+FORMS = {
+    "CORS(app) defaults": (
+        """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app)
+        """,
+        [("/", {"origins": ["*"], "methods": DEFAULT_METHODS, "allow_headers": "*"})],
+    ),
+    "CORS(app, origins=...) list": (
+        """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, origins=["https://a.example.com", "http://localhost:3000"], methods=["GET", "post"],
+             allow_headers=["Content-Type"], expose_headers="X-Total, X-Page", max_age=600)
+        """,
+        [("/", {"origins": ["https://a.example.com", "http://localhost:3000"], "methods": ["GET", "POST"],
+                "allow_headers": ["Content-Type"], "expose_headers": ["X-Total", "X-Page"], "max_age": 600})],
+    ),
+    "alias, timedelta, credentials": (
+        """
+        from datetime import timedelta
+        from flask import Flask
+        from flask_cors import CORS as Cors
+        app = Flask(__name__)
+        Cors(app, origins="https://a.example.com", supports_credentials=True, max_age=timedelta(hours=1))
+        """,
+        [("/", {"origins": ["https://a.example.com"], "supports_credentials": True, "methods": DEFAULT_METHODS,
+                "allow_headers": "*", "max_age": 3600})],
+    ),
+    "flask_cors.CORS": (
+        """
+        import flask
+        import flask_cors
+        app = flask.Flask(__name__)
+        flask_cors.CORS(app, origins="https://a.example.com")
+        """,
+        [("/", {"origins": ["https://a.example.com"], "methods": DEFAULT_METHODS, "allow_headers": "*"})],
+    ),
+    "module alias": (
+        """
+        import flask_cors as fc
+        from flask import Flask
+        app = Flask(__name__)
+        fc.CORS(app, origins="https://a.example.com")
+        """,
+        [("/", {"origins": ["https://a.example.com"], "methods": DEFAULT_METHODS, "allow_headers": "*"})],
+    ),
+    "init_app merges constructor and init_app options": (
+        """
+        from flask import Flask
+        from flask_cors import CORS
+        cors = CORS(origins="https://ctor.example.com", max_age=60)
+        def create_app():
+            app = Flask(__name__)
+            cors.init_app(app, origins="https://init.example.com", resources="/api/*")
+            return app
+        """,
+        [(("re", "(?:/api/*)(?s:.*)"), {"origins": ["https://init.example.com"], "methods": DEFAULT_METHODS,
+                                       "allow_headers": "*", "max_age": 60}), CATCH_ALL],
+    ),
+    "resources dict with per-resource options": (
+        """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, origins="https://all.example.com", resources={
+            r"/api/*": {"origins": "https://api.example.com"},
+            "/health": {},
+        })
+        """,
+        [
+            (("re", "/health"), {"origins": ["https://all.example.com"], "methods": DEFAULT_METHODS,
+                                 "allow_headers": "*"}),
+            (("re", "(?:/api/*)(?s:.*)"), {"origins": ["https://api.example.com"], "methods": DEFAULT_METHODS,
+                                          "allow_headers": "*"}),
+            CATCH_ALL,
+        ],
+    ),
+    "resources list keeps its order": (
+        """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, origins="https://a.example.com", resources=[r"/a/.*", r"/a/b/.*"])
+        """,
+        [
+            (("re", "(?:/a/.*)(?s:.*)"), {"origins": ["https://a.example.com"], "methods": DEFAULT_METHODS,
+                                         "allow_headers": "*"}),
+            (("re", "(?:/a/b/.*)(?s:.*)"), {"origins": ["https://a.example.com"], "methods": DEFAULT_METHODS,
+                                           "allow_headers": "*"}),
+            CATCH_ALL,
+        ],
+    ),
+    "resources '*' is every path (flask-cors's re_fix)": (
+        """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, resources="*", origins="https://a.example.com")
+        """,
+        [("/", {"origins": ["https://a.example.com"], "methods": DEFAULT_METHODS, "allow_headers": "*"})],
+    ),
+    "app.config item, update(**kw), update(dict)": (
+        """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        app.config["CORS_ORIGINS"] = ["https://cfg.example.com"]
+        app.config.update(CORS_SUPPORTS_CREDENTIALS=True)
+        app.config.update({"CORS_METHODS": ["GET", "PUT"], "CORS_MAX_AGE": 30, "SECRET_KEY": "x"})
+        CORS(app)
+        """,
+        [("/", {"origins": ["https://cfg.example.com"], "supports_credentials": True, "methods": ["GET", "PUT"],
+                "allow_headers": "*", "max_age": 30})],
+    ),
+    "CORS(app) kwargs outrank app.config": (
+        """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        app.config.from_mapping(CORS_ORIGINS="https://cfg.example.com", CORS_EXPOSE_HEADERS=["X-A"])
+        CORS(app, origins="https://kw.example.com")
+        """,
+        [("/", {"origins": ["https://kw.example.com"], "methods": DEFAULT_METHODS, "allow_headers": "*",
+                "expose_headers": ["X-A"]})],
+    ),
+    "from_object(Config class)": (
+        """
+        from flask import Flask
+        from flask_cors import CORS
+        class Config:
+            CORS_ORIGINS = "https://cls.example.com"
+        app = Flask(__name__)
+        app.config.from_object(Config)
+        CORS(app)
+        """,
+        [("/", {"origins": ["https://cls.example.com"], "methods": DEFAULT_METHODS, "allow_headers": "*"})],
+    ),
+    "module constants and local constants": (
+        """
+        from flask import Flask
+        from flask_cors import CORS
+        FRONTENDS = ["https://a.example.com"]
+        EXTRA = FRONTENDS + ["https://b.example.com"]
+        def create_app():
+            app = Flask(__name__)
+            headers = ["X-Token"]
+            CORS(app, origins=EXTRA, allow_headers=headers)
+            return app
+        """,
+        [("/", {"origins": ["https://a.example.com", "https://b.example.com"], "methods": DEFAULT_METHODS,
+                "allow_headers": ["X-Token"]})],
+    ),
+    "@cross_origin with @app.route": (
+        """
+        from flask import Flask
+        from flask_cors import cross_origin
+        app = Flask(__name__)
+        @app.route("/items/<int:item_id>", methods=["GET", "PUT", "DELETE"])
+        @cross_origin(origins="https://a.example.com", methods=["GET", "PUT"])
+        def item(item_id):
+            return ""
+        """,
+        [(("re", r"/items/\d+"), {"origins": ["https://a.example.com"], "methods": ["GET", "PUT"],
+                                  "allow_headers": "*"}), CATCH_ALL],
+    ),
+    "@cross_origin with @app.get and @app.post": (
+        """
+        from flask import Flask
+        from flask_cors import cross_origin
+        app = Flask(__name__)
+        @app.get("/a")
+        @app.post("/b")
+        @cross_origin(origins="https://a.example.com")
+        def view():
+            return ""
+        """,
+        [
+            (("re", "/a"), {"origins": ["https://a.example.com"], "methods": ["GET", "HEAD"], "allow_headers": "*"}),
+            (("re", "/b"), {"origins": ["https://a.example.com"], "methods": ["POST"], "allow_headers": "*"}),
+            CATCH_ALL,
+        ],
+    ),
+    "@cross_origin reads app.config (not CORS() options)": (
+        """
+        from flask import Flask
+        from flask_cors import CORS, cross_origin
+        app = Flask(__name__)
+        app.config["CORS_EXPOSE_HEADERS"] = "X-Cfg"
+        CORS(app, origins="https://ext.example.com", resources="/api/*")
+        @app.route("/api/special")
+        @cross_origin(origins="https://special.example.com")
+        def special():
+            return ""
+        """,
+        [
+            (("re", "/api/special"), {"origins": ["https://special.example.com"], "methods": ["GET", "HEAD"],
+                                      "allow_headers": "*", "expose_headers": ["X-Cfg"]}),
+            (("re", "(?:/api/*)(?s:.*)"), {"origins": ["https://ext.example.com"], "methods": DEFAULT_METHODS,
+                                          "allow_headers": "*", "expose_headers": ["X-Cfg"]}),
+            CATCH_ALL,
+        ],
+    ),
+    "add_url_rule with a decorated view": (
+        """
+        from flask import Flask
+        from flask_cors import cross_origin
+        app = Flask(__name__)
+        @cross_origin(origins="https://a.example.com")
+        def view():
+            return ""
+        app.add_url_rule("/added", view_func=view, methods=["POST"])
+        """,
+        [(("re", "/added"), {"origins": ["https://a.example.com"], "methods": ["POST"], "allow_headers": "*"}),
+         CATCH_ALL],
+    ),
+}
+
+
+@pytest.mark.parametrize(("source", "expected"), list(FORMS.values()), ids=list(FORMS))
+def test_recognised_forms(tmp_path, source, expected):
+    result = imported(tmp_path, source)
+    assert routes(result) == expected
+    assert result.routes_found == len([r for r in expected if r != CATCH_ALL])
+    assert not found(result, "untranslatable")
+
+
+def test_default_origins_are_explicit_and_reported(tmp_path):
+    result = imported(tmp_path, FORMS["CORS(app) defaults"][0])
+    assert found(result, "warning") == [(4, (
+        'origins not set: flask-cors allows every origin by default ("*"), so every website can read these '
+        'responses; emitted origins: "*" (the gateway answers "*" and, unlike flask-cors, refuses Origin: null). '
+        "List your frontends' origins instead"
+    ))]
+    assert decide(result, "/anything", "https://any.example") == ("resource /*", "allowed")
+
+
+def test_literal_origins_flask_cors_never_matched_are_left_out(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, origins=["HTTPS://App.Example.com", "https://b.example.com:443", "https://c.example.com/", "NULL"])
+    """)
+    assert routes(result)[0][1]["origins"] == ["https://app.example.com", "null"]
+    messages = [m for _, m in found(result, "warning")]
+    assert any(m.startswith("origin 'https://b.example.com:443': flask-cors compares it") for m in messages)
+    assert any(m.startswith("origin 'https://c.example.com/' is not an origin a browser sends") for m in messages)
+
+
+# --------------------------------------------------------------------------
+# Regex origins: anchored fully, with a concrete origin that changes
+# --------------------------------------------------------------------------
+
+REGEXES = [
+    (r"https://.*\.example\.com", "https://app.example.com"),
+    (r"https://app\.example\.com", "https://app.example.com"),
+    (r"https?://(www\.)?example\.org", "http://example.org"),
+    (r"https://[a-z]+\.Example\.com", "https://eu.example.com"),
+]
+
+
+@pytest.mark.parametrize(("pattern", "legit"), REGEXES)
+def test_regex_origin_security_finding_names_an_origin_the_gateway_refuses(tmp_path, pattern, legit):
+    result = imported(tmp_path, f"""
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+
+        CORS(app, origins=[{pattern!r}])
+    """)
+    security = found(result, "security")
+    assert len(security) == 1
+    line, message = security[0]
+    assert line == 5
+    example = re.search(r"accepted '([^']+)'", message).group(1)
+    # True of flask-cors: re.match (case-insensitive) accepts it, a full match would not.
+    assert re.match(pattern, example, re.IGNORECASE)
+    assert not re.fullmatch(pattern, example, re.IGNORECASE)
+    # True of the gateway built from the emitted YAML: refused, while a real origin still passes.
+    assert decide(result, "/x", example) == ("resource /*", "rejected")
+    assert decide(result, "/x", legit) == ("resource /*", "allowed")
+    emitted = routes(result)[0][1]["origins"][0]
+    assert emitted.startswith("re:^(") and emitted.endswith(")$")
+
+
+def test_regex_origin_matches_flask_cors_own_decisions(tmp_path):
+    pattern = r"https://.*\.example\.com"
+    result = imported(tmp_path, f"""
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, origins=[{pattern!r}, "https://literal.example.net"])
+    """)
+    app = Flask("probe")
+    flask_cors_core.LOG.disabled = True
+    from flask_cors import CORS
+
+    CORS(app, origins=[pattern, "https://literal.example.net"])
+    app.add_url_rule("/x", "x", lambda: "x")
+    client = app.test_client()
+    for origin in ["https://a.example.com", "https://a.b.example.com", "https://literal.example.net",
+                   "https://example.com", "https://evil.test"]:
+        flask_cors_allows = client.get("/x", headers={"Origin": origin}).headers.get("Access-Control-Allow-Origin")
+        assert (flask_cors_allows == origin) == (decide(result, "/x", origin)[1] == "allowed"), origin
+
+
+def test_regex_without_a_browser_sendable_difference_is_info(tmp_path):
+    result = imported(tmp_path, r"""
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, origins=r"http://localhost:\d+")
+    """)
+    assert found(result, "security") == []
+    assert found(result, "info") == [(4, (
+        r"origin regex 'http://localhost:\d+' becomes re:^(?:http://localhost:\d+)$: the gateway matches the whole "
+        "origin, flask-cors only its start; check that the origins your pages use still match"
+    ))]
+    assert decide(result, "/", "http://localhost:8080")[1] == "allowed"
+
+
+def test_wildcard_looking_origin_is_a_regex_to_flask_cors(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, origins="https://*.example.com")
+    """)
+    assert routes(result)[0][1]["origins"] == ["re:^(?:https://*.example.com)$"]
+    assert any("is a regex to flask-cors, not a subdomain wildcard" in m for _, m in found(result, "warning"))
+    # Faithful: flask-cors never matched a subdomain with it, and neither does the translation.
+    assert decide(result, "/", "https://app.example.com")[1] == "rejected"
+
+
+def test_probably_regex_mirrors_flask_cors():
+    for text in ["https://a.example.com", "https://.*", "/api/*", "/api/v1", "a$", "[x]", "(a)", "a?", "a\\b", "^a"]:
+        assert probably_regex(text) == flask_cors_core.probably_regex(text), text
+
+
+# --------------------------------------------------------------------------
+# Credentials, private network, options without an equivalent
+# --------------------------------------------------------------------------
+
+
+def test_credentials_with_any_origin_is_refused_and_dropped(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, origins="*",
+             supports_credentials=True)
+    """)
+    assert routes(result) == [("/", {"origins": ["*"], "methods": DEFAULT_METHODS, "allow_headers": "*"})]
+    assert found(result, "security") == [(5, (
+        'supports_credentials=True: with origins "*" flask-cors reflects every Origin with '
+        "Access-Control-Allow-Credentials: true, so any website can act as your logged-in users. The gateway "
+        'refuses that; the emitted route keeps origins "*" without credentials, so credentialed cross-origin '
+        "requests fail. Fix: list your frontends' origins in origins and set supports_credentials: true"
+    ))]
+    route = table(result).match(None, "/x")
+    decision = route.policy.actual("GET", ["https://evil.test"])
+    assert decision.headers == (("Access-Control-Allow-Origin", "*"),)  # never credentials
+
+
+def test_credentials_with_an_open_regex_is_dropped_too(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, origins=r"https?://.*", supports_credentials=True, allow_private_network=True)
+    """)
+    cors = routes(result)[0][1]
+    assert cors == {"origins": ["re:^(?:https?://.*)$"], "methods": DEFAULT_METHODS, "allow_headers": "*"}
+    assert [m.split(":")[0] for _, m in found(result, "security")] == [
+        "supports_credentials=True", "allow_private_network=True with origins re"]
+
+
+def test_credentials_with_send_wildcard_says_flask_cors_refused_to_start(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, supports_credentials=True, send_wildcard=True)
+    """)
+    assert "flask-cors raises ValueError at start-up" in found(result, "security")[0][1]
+
+
+def test_credentials_with_listed_origins_are_kept(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, origins=["https://a.example.com"], supports_credentials=True, expose_headers="*")
+    """)
+    assert routes(result)[0][1] == {"origins": ["https://a.example.com"], "supports_credentials": True,
+                                    "methods": DEFAULT_METHODS, "allow_headers": "*"}
+    assert found(result, "security") == []
+    assert any(m.startswith('expose_headers "*" with credentials') for _, m in found(result, "warning"))
+
+
+def test_options_without_an_equivalent(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, origins="https://a.example.com",
+             vary_header=False,
+             always_send=True,
+             automatic_options=True,
+             intercept_exceptions=False,
+             typo_option=1)
+    """)
+    assert [(line, severity) for line, severity, _ in
+            [(f.line, f.severity, f.message) for f in result.findings]] == [
+        (5, "warning"), (6, "warning"), (7, "info"), (8, "info"), (9, "warning")]
+    assert found(result, "warning")[0][1].startswith("vary_header=False has no equivalent")
+    assert found(result, "warning")[1][1].startswith("always_send has no equivalent")
+    assert found(result, "warning")[2][1].startswith("flask-cors ignores the unknown option 'typo_option'")
+
+
+def test_methods_that_leave_out_simple_methods_are_reported(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, origins="https://a.example.com", methods=["PUT", "OPTIONS"])
+    """)
+    assert routes(result)[0][1]["methods"] == ["PUT"]
+    assert found(result, "warning")[0][1].startswith("methods leave out GET, POST: flask-cors never checks methods")
+
+
+def test_header_regex_becomes_star_with_a_warning(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, origins="https://a.example.com", allow_headers=["Content-Type", "X-Custom-.*"])
+    """)
+    assert routes(result)[0][1]["allow_headers"] == "*"
+    assert found(result, "warning")[0][1].startswith("allow_headers regex 'X-Custom-.*'")
+
+
+# --------------------------------------------------------------------------
+# Run-time values
+# --------------------------------------------------------------------------
+
+
+def test_runtime_origins_are_untranslatable_with_their_line(tmp_path):
+    result = imported(tmp_path, """
+        import os
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(
+            app,
+            origins=os.environ["FRONTEND_ORIGINS"].split(","),
+            max_age=int(os.environ.get("MAX_AGE", "60")),
+        )
+    """)
+    assert found(result, "untranslatable") == [
+        (7, ('origins os.environ["FRONTEND_ORIGINS"].split(",") is only known at run time; emitted origins: [] '
+            "(no origin allowed) meanwhile: replace it with the origins it has in production, e.g. "
+            'origins: ["https://app.example.com"]')),
+        (8, 'max_age int(os.environ.get("MAX_AGE", "60")) is only known at run time; left out: set it by hand'),
+    ]
+    assert routes(result) == [("/", {"origins": [], "methods": DEFAULT_METHODS, "allow_headers": "*"})]
+    assert decide(result, "/", "https://app.example.com")[1] == "rejected"
+    assert result.routes_found == 1
+
+
+def test_runtime_resources_emit_no_route(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, resources=load_resources())
+    """)
+    assert result.routes_found == 0
+    assert routes(result) == [CATCH_ALL]
+    assert found(result, "untranslatable")[0][0] == 4
+
+
+def test_mutated_or_reassigned_constants_are_not_trusted(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+        ORIGINS = ["https://a.example.com"]
+        ORIGINS.append(load_more())
+        app = Flask(__name__)
+        CORS(app, origins=ORIGINS)
+    """)
+    assert found(result, "untranslatable")[0][0] == 6
+    assert routes(result)[0][1]["origins"] == []
+
+
+def test_config_set_after_cors_is_ignored_like_flask_cors_does(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app)
+        app.config["CORS_ORIGINS"] = "https://late.example.com"
+    """)
+    assert routes(result)[0][1]["origins"] == ["*"]
+    assert found(result, "warning")[-1][0] == 5
+    assert found(result, "warning")[-1][1].startswith("CORS_ORIGINS is set after CORS() (line 4)")
+
+
+# --------------------------------------------------------------------------
+# Blueprints and views
+# --------------------------------------------------------------------------
+
+
+def test_blueprint_prefixes_from_constructor_registration_and_nesting(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask, Blueprint
+        from flask_cors import cross_origin
+        app = Flask(__name__)
+        own = Blueprint("own", __name__, url_prefix="/own")
+        moved = Blueprint("moved", __name__, url_prefix="/ignored")
+        parent = Blueprint("parent", __name__, url_prefix="/parent")
+        child = Blueprint("child", __name__, url_prefix="/child")
+
+        @own.route("/a")
+        @cross_origin(origins="https://a.example.com")
+        def a():
+            return ""
+
+        @moved.route("/b")
+        @cross_origin(origins="https://a.example.com")
+        def b():
+            return ""
+
+        @child.route("")
+        @cross_origin(origins="https://a.example.com")
+        def c():
+            return ""
+
+        app.register_blueprint(own)
+        app.register_blueprint(moved, url_prefix="/moved/")
+        parent.register_blueprint(child)
+        app.register_blueprint(parent)
+    """)
+    assert [scope for scope, _ in routes(result)] == [("re", "/own/a"), ("re", "/moved/b"), ("re", "/parent/child"), "/"]
+
+
+def test_cors_on_a_blueprint_covers_its_views_only(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask, Blueprint
+        from flask_cors import CORS
+        app = Flask(__name__)
+        api = Blueprint("api", __name__)
+        CORS(api, origins="https://a.example.com")
+
+        @api.route("/users/<uuid:uid>/files/<path:rest>", methods=["GET", "POST"])
+        def files(uid, rest):
+            return ""
+
+        @app.route("/admin")
+        def admin():
+            return ""
+
+        app.register_blueprint(api, url_prefix="/api")
+    """)
+    uuid = "[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}"
+    assert routes(result) == [
+        (("re", f"/api/users/{uuid}/files/[^/].*"),
+         {"origins": ["https://a.example.com"], "methods": ["GET", "HEAD", "POST"], "allow_headers": "*"}),
+        CATCH_ALL,
+    ]
+    uid = "123e4567-e89b-12d3-a456-426614174000"
+    assert decide(result, f"/api/users/{uid}/files/a/b.txt", "https://a.example.com")[1] == "allowed"
+    assert decide(result, "/admin", "https://a.example.com") == ("no-cors", "rejected")
+    assert decide(result, "/api/other", "https://a.example.com") == ("no-cors", "rejected")
+
+
+def test_blueprint_resources_pick_views_like_flask_cors(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask, Blueprint
+        from flask_cors import CORS
+        app = Flask(__name__)
+        bp = Blueprint("bp", __name__, url_prefix="/bp")
+        CORS(bp, resources={"/bp/a": {"origins": "https://literal.example.com"},
+                            r"/bp/.*": {"origins": "https://regex.example.com"}})
+
+        @bp.route("/a")
+        def a():
+            return ""
+
+        @bp.route("/a/b")
+        def ab():
+            return ""
+
+        app.register_blueprint(bp)
+    """)
+    assert [(scope, cors["origins"]) for scope, cors in routes(result)] == [
+        (("re", "/bp/a"), ["https://literal.example.com"]),
+        (("re", "/bp/a/b"), ["https://regex.example.com"]),
+        ("/", []),
+    ]
+
+
+def test_cors_on_a_blueprint_covers_blueprints_nested_in_it(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask, Blueprint
+        from flask_cors import CORS
+        api = Blueprint("api", __name__)
+        CORS(api, origins="https://a.example.com")
+        admin = Blueprint("admin", __name__, url_prefix="/admin")
+
+        @admin.route("/users", methods=["GET", "DELETE"])
+        def users():
+            return ""
+
+        api.register_blueprint(admin)
+        app = Flask(__name__)
+        app.register_blueprint(api, url_prefix="/v1")
+        app.register_blueprint(api, url_prefix="/v2", name="api_v2")
+        app.register_blueprint(admin, url_prefix="/direct")
+    """)
+    # Not /direct/users: there admin is not inside api, so CORS(api) never ran.
+    assert [scope for scope, _ in routes(result)] == [("re", "/v1/admin/users"), ("re", "/v2/admin/users"), "/"]
+    assert routes(result)[0][1]["methods"] == ["GET", "HEAD", "DELETE"]
+
+
+def test_explicit_star_warns_that_null_is_refused(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, origins="*")
+    """)
+    assert found(result, "warning") == [(4, (
+        'origins "*": flask-cors also allowed Origin: null (sandboxed iframes, file: pages); the gateway\'s "*" '
+        'refuses Origin: null: add "null" to origins if such pages call this app'
+    ))]
+    assert decide(result, "/", "null")[1] == "rejected"
+
+
+def test_blueprint_matches_flask_cors_on_real_requests(tmp_path):
+    source = """
+        from flask import Flask, Blueprint
+        from flask_cors import CORS
+        app = Flask(__name__)
+        bp = Blueprint("bp", __name__, url_prefix="/bp")
+        CORS(bp, origins="https://a.example.com")
+
+        @bp.route("/v/<int:n>")
+        def v(n):
+            return "v"
+
+        @app.route("/app")
+        def plain():
+            return "a"
+
+        app.register_blueprint(bp)
+    """
+    result = imported(tmp_path, source)
+    namespace: dict = {"__name__": "importer_snippet"}
+    exec(compile(textwrap.dedent(source), "snippet", "exec"), namespace)  # noqa: S102 - the test runs it, the importer never does
+    client = namespace["app"].test_client()
+    for path in ["/bp/v/1", "/bp/v/x", "/bp/nope", "/app"]:
+        got = client.get(path, headers={"Origin": "https://a.example.com"}).headers.get("Access-Control-Allow-Origin")
+        assert (got is not None) == (decide(result, path, "https://a.example.com")[1] == "allowed"), path
+
+
+def test_route_decorator_below_cross_origin_gets_no_cors(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask
+        from flask_cors import cross_origin
+        app = Flask(__name__)
+        @cross_origin()
+        @app.route("/dead")
+        def dead():
+            return ""
+    """)
+    assert routes(result) == [CATCH_ALL]
+    assert result.routes_found == 0
+    assert found(result, "warning")[0][0] == 5
+    assert "is below @cross_origin" in found(result, "warning")[0][1]
+
+
+def test_two_views_on_one_path_are_reported(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask
+        from flask_cors import cross_origin
+        app = Flask(__name__)
+        @app.get("/x")
+        @cross_origin(origins="https://a.example.com")
+        def read():
+            return ""
+        @app.get("/x")
+        @cross_origin(origins="https://b.example.com")
+        def again():
+            return ""
+    """)
+    assert len(routes(result)) == 2
+    assert found(result, "warning")[-1][0] == 9
+
+
+# --------------------------------------------------------------------------
+# Ordering
+# --------------------------------------------------------------------------
+
+RESOURCES = {r"/api/*": "a", r"/api/v1/.*": "b", "/api/v1/users": "c", "/x": "d", r"/api/v1/*": "e", "/a": "f"}
+
+
+def test_resource_order_is_flask_cors_order(tmp_path):
+    source = """
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, resources={resources})
+    """.replace("{resources}", repr({k: {"origins": f"https://{v}.example.com"} for k, v in RESOURCES.items()}))
+    result = imported(tmp_path, source)
+    emitted = [cors["origins"][0] for _, cors in routes(result)[:-1]]
+    theirs = [f"https://{RESOURCES[getattr(p, 'pattern', p)]}.example.com" for p, _ in
+              flask_cors_core.parse_resources({k: {} for k in RESOURCES})]
+    assert emitted == theirs
+    assert sorted(RESOURCES, key=resource_sort_key) == [
+        getattr(p, "pattern", p) for p, _ in flask_cors_core.parse_resources({k: {} for k in RESOURCES})]
+    # The gateway then picks the route flask-cors would have picked.
+    for path, letter in [("/api/v1/users", "c"), ("/api/v1/users/2", "b"), ("/api/v1", "e"), ("/apiary", "a"),
+                         ("/x", "d"), ("/x/y", None), ("/a", "f")]:
+        _, label = decide(result, path, f"https://{letter}.example.com")
+        assert label == ("allowed" if letter else "rejected"), path
+
+
+def test_decorator_routes_come_before_resource_routes(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS, cross_origin
+        app = Flask(__name__)
+        CORS(app, origins="https://ext.example.com")
+        @app.route("/view")
+        @cross_origin(origins="https://view.example.com")
+        def view():
+            return ""
+    """)
+    assert [scope for scope, _ in routes(result)] == [("re", "/view"), "/"]
+    assert decide(result, "/view", "https://ext.example.com")[1] == "rejected"
+    assert decide(result, "/view", "https://view.example.com")[1] == "allowed"
+    assert decide(result, "/other", "https://ext.example.com")[1] == "allowed"
+
+
+# --------------------------------------------------------------------------
+# Directories, the bundled apps, errors
+# --------------------------------------------------------------------------
+
+
+def test_package_across_files(tmp_path):
+    write(tmp_path, """
+        from flask import Flask
+        from .ext import cors
+        from .views import bp as views_bp
+        from . import settings
+
+        def create_app():
+            app = Flask(__name__)
+            cors.init_app(app, origins=settings.ORIGINS, resources=r"/api/.*")
+            app.register_blueprint(views_bp, url_prefix="/v")
+            return app
+    """, "pkg/__init__.py")
+    write(tmp_path, "from flask_cors import CORS\ncors = CORS(max_age=300)\n", "pkg/ext.py")
+    write(tmp_path, 'ORIGINS = ["https://a.example.com"]\n', "pkg/settings.py")
+    write(tmp_path, """
+        from flask import Blueprint
+        from flask_cors import cross_origin
+        bp = Blueprint("views", __name__)
+
+        @bp.route("/one")
+        @cross_origin(origins="https://one.example.com")
+        def one():
+            return ""
+    """, "pkg/views.py")
+    write(tmp_path, "print(", ".venv/lib/ignored.py")  # hidden dirs are skipped
+    result = import_app(tmp_path / "pkg")
+    parse_config(result.config_yaml)
+    assert routes(result) == [
+        (("re", "/v/one"), {"origins": ["https://one.example.com"], "methods": ["GET", "HEAD"], "allow_headers": "*"}),
+        (("re", "(?:/api/.*)(?s:.*)"), {"origins": ["https://a.example.com"], "methods": DEFAULT_METHODS,
+                                       "allow_headers": "*", "max_age": 300}),
+        CATCH_ALL,
+    ]
+    assert result.routes_found == 2
+
+
+def test_bundled_flask_cors_app(tmp_path):
+    result = import_app(ROOT / "tests/apps/flask_cors_app.py")
+    parse_config(result.config_yaml)
+    assert routes(result) == [("/", {"origins": ["*"], "methods": DEFAULT_METHODS, "allow_headers": "*",
+                                     "expose_headers": ["X-Upstream"]})]
+    assert [(f.line, f.severity) for f in result.findings] == [(11, "warning"), (11, "security")]
+    assert all(isinstance(f, Finding) and f.file.endswith("flask_cors_app.py") for f in result.findings)
+    config = yaml.safe_load(result.config_yaml)
+    assert config["upstreams"] == {"app": {"url": "http://127.0.0.1:5000"}}
+    assert config["defaults"] == {"cors": {"origins": [], "mode": "shadow"}}
+    assert config["listen"] == {"host": "0.0.0.0", "port": 8080}
+    assert config["admin"] == {"host": "127.0.0.1", "port": 9090}
+
+
+def test_demo_upstream_has_no_flask_cors(tmp_path):
+    result = import_app(ROOT / "gateway/demo/upstream.py")
+    assert result.routes_found == 0
+    assert routes(result) == [CATCH_ALL]
+
+
+def test_finding_str_and_upstream_option(tmp_path):
+    result = import_app(write(tmp_path, "from flask_cors import CORS\nCORS(app)\n"), upstream="https://10.0.0.5:8443")
+    assert yaml.safe_load(result.config_yaml)["upstreams"]["app"]["url"] == "https://10.0.0.5:8443"
+    assert str(result.findings[0]).startswith(f"{tmp_path / 'app.py'}:2: warning: origins not set")
+
+
+def test_source_errors(tmp_path):
+    with pytest.raises(SourceError, match=r"app\.py:2: syntax error"):
+        import_app(write(tmp_path, "x = 1\ndef broken(:\n"))
+    with pytest.raises(SourceError, match="no such file or directory"):
+        import_app(tmp_path / "missing.py")
+    with pytest.raises(SourceError, match="--upstream"):
+        import_app(write(tmp_path, "x = 1\n"), upstream="http://h/path")
+
+
+# --------------------------------------------------------------------------
+# The command
+# --------------------------------------------------------------------------
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_cli_prints_yaml_and_findings_and_exits_0():
+    result = cli("import", "tests/apps/flask_cors_app.py")
+    assert result.returncode == 0, result.stderr
+    parse_config(result.stdout)
+    assert "tests/apps/flask_cors_app.py:11: security: supports_credentials=True" in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "cors-gateway import: 1 route(s) from tests/apps/flask_cors_app.py, 2 finding(s); "
+        "the config passes check with 0 warning(s)"
+    )
+
+
+def test_cli_writes_a_file_that_check_accepts_and_maps_check_warnings_to_source(tmp_path):
+    app = write(tmp_path, """
+        import os
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, resources={r"/api/.*": {"origins": os.environ["ORIGINS"]}}, max_age=86400)
+    """)
+    out = tmp_path / "gateway.yaml"
+    result = cli("import", str(app), "-o", str(out), "--upstream", "http://127.0.0.1:8000")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert f"{app}:5: check: routes.0.cors.origins: warning: no origin is allowed: every cross-origin request to " \
+           "this route is rejected" in lines
+    assert f"{app}:5: check: routes.0.cors.max_age: warning: Chromium caps preflight caching at 7200 seconds" in lines
+    check = cli("check", "-c", str(out))
+    assert check.returncode == 0, check.stdout
+    assert yaml.safe_load(out.read_text())["upstreams"]["app"]["url"] == "http://127.0.0.1:8000"
+
+
+def test_cli_exit_1_when_nothing_usable(tmp_path):
+    out = tmp_path / "gateway.yaml"
+    result = cli("import", "gateway/demo/upstream.py", "-o", str(out))
+    assert result.returncode == 1
+    assert not out.exists()
+    assert result.stderr.splitlines()[-1] == (
+        "cors-gateway import: nothing usable found in gateway/demo/upstream.py; no config written")
+
+
+def test_cli_exit_2_on_syntax_error_and_missing_path(tmp_path):
+    bad = write(tmp_path, "from flask_cors import CORS\nCORS(app,\n")
+    result = cli("import", str(bad))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"cors-gateway import: {bad}:2: syntax error:")
+    assert result.stdout == ""
+    missing = cli("import", str(tmp_path / "nope"))
+    assert missing.returncode == 2
+    assert missing.stderr == f"cors-gateway import: {tmp_path / 'nope'}: no such file or directory\n"
