@@ -1005,10 +1005,14 @@ class CorsTranslator:
                 )
             elif not _TOKEN.fullmatch(token):
                 self.findings.add(site, WARNING, f"method {token!r} is not a valid HTTP token; left out")
-            elif token != "OPTIONS" and token not in methods:
+            elif token not in methods:
+                # OPTIONS stays: a page's fetch(url, {method: "OPTIONS"}) is
+                # preflighted with Access-Control-Request-Method: OPTIONS, which
+                # flask-cors's default list allows.
                 methods.append(token)
         if route_methods is not None:
-            methods = [m for m in methods if m in route_methods]
+            # Flask answers OPTIONS on every route (automatic options).
+            methods = [m for m in methods if m in route_methods or m == "OPTIONS"]
         # flask-cors sorts a list alphabetically; written in the usual order here.
         methods.sort(key=lambda m: FC_ALL_METHODS.index(m) if m in FC_ALL_METHODS else len(FC_ALL_METHODS))
         relevant = [m for m in SIMPLE_METHODS if route_methods is None or m in route_methods]

@@ -33,7 +33,7 @@ from gateway.routes import RouteTable
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "gateway"]
-DEFAULT_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+DEFAULT_METHODS = ["GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"]  # flask-cors's, in the usual order
 
 
 # --------------------------------------------------------------------------
@@ -267,8 +267,8 @@ FORMS = {
             return ""
         """,
         [
-            (("re", "/a"), {"origins": ["https://a.example.com"], "methods": ["GET", "HEAD"], "allow_headers": "*"}),
-            (("re", "/b"), {"origins": ["https://a.example.com"], "methods": ["POST"], "allow_headers": "*"}),
+            (("re", "/a"), {"origins": ["https://a.example.com"], "methods": ["GET", "HEAD", "OPTIONS"], "allow_headers": "*"}),
+            (("re", "/b"), {"origins": ["https://a.example.com"], "methods": ["POST", "OPTIONS"], "allow_headers": "*"}),
             CATCH_ALL,
         ],
     ),
@@ -285,7 +285,7 @@ FORMS = {
             return ""
         """,
         [
-            (("re", "/api/special"), {"origins": ["https://special.example.com"], "methods": ["GET", "HEAD"],
+            (("re", "/api/special"), {"origins": ["https://special.example.com"], "methods": ["GET", "HEAD", "OPTIONS"],
                                       "allow_headers": "*", "expose_headers": ["X-Cfg"]}),
             (("re", "(?:/api/*)(?s:.*)"), {"origins": ["https://ext.example.com"], "methods": DEFAULT_METHODS,
                                           "allow_headers": "*", "expose_headers": ["X-Cfg"]}),
@@ -302,7 +302,7 @@ FORMS = {
             return ""
         app.add_url_rule("/added", view_func=view, methods=["POST"])
         """,
-        [(("re", "/added"), {"origins": ["https://a.example.com"], "methods": ["POST"], "allow_headers": "*"}),
+        [(("re", "/added"), {"origins": ["https://a.example.com"], "methods": ["POST", "OPTIONS"], "allow_headers": "*"}),
          CATCH_ALL],
     ),
 }
@@ -517,7 +517,7 @@ def test_methods_that_leave_out_simple_methods_are_reported(tmp_path):
         app = Flask(__name__)
         CORS(app, origins="https://a.example.com", methods=["PUT", "OPTIONS"])
     """)
-    assert routes(result)[0][1]["methods"] == ["PUT"]
+    assert routes(result)[0][1]["methods"] == ["OPTIONS", "PUT"]
     assert found(result, "warning")[0][1].startswith("methods leave out GET, POST: flask-cors never checks methods")
 
 
@@ -657,7 +657,7 @@ def test_cors_on_a_blueprint_covers_its_views_only(tmp_path):
     uuid = "[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}"
     assert routes(result) == [
         (("re", f"/api/users/{uuid}/files/[^/].*"),
-         {"origins": ["https://a.example.com"], "methods": ["GET", "HEAD", "POST"], "allow_headers": "*"}),
+         {"origins": ["https://a.example.com"], "methods": ["GET", "HEAD", "POST", "OPTIONS"], "allow_headers": "*"}),
         CATCH_ALL,
     ]
     uid = "123e4567-e89b-12d3-a456-426614174000"
@@ -712,7 +712,7 @@ def test_cors_on_a_blueprint_covers_blueprints_nested_in_it(tmp_path):
     """)
     # Not /direct/users: there admin is not inside api, so CORS(api) never ran.
     assert [scope for scope, _ in routes(result)] == [("re", "/v1/admin/users"), ("re", "/v2/admin/users"), "/"]
-    assert routes(result)[0][1]["methods"] == ["GET", "HEAD", "DELETE"]
+    assert routes(result)[0][1]["methods"] == ["GET", "HEAD", "OPTIONS", "DELETE"]
 
 
 def test_explicit_star_warns_that_null_is_refused(tmp_path):
@@ -869,7 +869,7 @@ def test_package_across_files(tmp_path):
     result = import_app(tmp_path / "pkg")
     parse_config(result.config_yaml)
     assert routes(result) == [
-        (("re", "/v/one"), {"origins": ["https://one.example.com"], "methods": ["GET", "HEAD"], "allow_headers": "*"}),
+        (("re", "/v/one"), {"origins": ["https://one.example.com"], "methods": ["GET", "HEAD", "OPTIONS"], "allow_headers": "*"}),
         (("re", "(?:/api/.*)(?s:.*)"), {"origins": ["https://a.example.com"], "methods": DEFAULT_METHODS,
                                        "allow_headers": "*", "max_age": 300}),
         CATCH_ALL,
