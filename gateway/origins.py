@@ -236,7 +236,11 @@ def normalize_origin(text: str) -> str:
             if head and head != stripped[1]:
                 hint = f' (did you mean "{stripped[0]}://{head}"?)'
         raise PatternError(f"not a valid origin: {err}{hint}") from None
-    return f"{scheme}://{host}" + (f":{number}" if number is not None else "")
+    origin = f"{scheme}://{host}" + (f":{number}" if number is not None else "")
+    if len(origin) > MAX_ORIGIN_LENGTH:
+        raise PatternError(f"longer than {MAX_ORIGIN_LENGTH} characters: a browser's Origin that long is refused "
+                           "as malformed, so this entry could never match")
+    return origin
 
 
 @dataclass(frozen=True, slots=True)

@@ -308,7 +308,7 @@ class CorsPolicy:
 
         wants_pna = False
         for value in acrpn:
-            if value.strip().lower() == "true":
+            if value.strip(" \t").lower() == "true":  # HTTP whitespace only, as Fetch trims
                 wants_pna = True
         if wants_pna and not self.settings.allow_private_network:
             return rejected[Reason.PRIVATE_NETWORK_NOT_ALLOWED]
@@ -343,11 +343,14 @@ def _parse_header_names(lines: list[str] | tuple[str, ...]) -> list[str] | None:
     names: list[str] = []
     for line in lines:
         for item in line.split(","):
-            name = item.strip(" \t").lower()
+            name = item.strip(" \t")
             if not name:
                 continue
+            # The token check comes first: str.lower() maps some non-ASCII
+            # letters to ASCII (U+212A KELVIN SIGN -> "k").
             if not _TOKEN.fullmatch(name):
                 return None
+            name = name.lower()
             if name not in names:
                 names.append(name)
                 if len(names) > MAX_REQUEST_HEADER_NAMES:

@@ -483,3 +483,13 @@ def test_indexed_matching_agrees_with_checking_every_pattern():
     assert checked == 126
     assert matcher.matches("https://a.example.com") and not matcher.matches("https://barexample.com")
     assert matcher.matches("https://case.test")  # an inline flag stays scoped to its own pattern
+
+
+def test_a_configured_origin_longer_than_a_request_may_be_is_refused():
+    # DNS caps a host at 253 characters, so only a long (custom) scheme gets there.
+    host = ".".join(["a" * 60, "b" * 60, "c" * 60, "d" * 60]) + ".example"
+    scheme = "x" * 47
+    assert len(f"{scheme}://{host}") == 301
+    with pytest.raises(PatternError, match="longer than 300 characters"):
+        normalize_origin(f"{scheme}://{host}")
+    assert normalize_origin(f"{scheme[1:]}://{host}") == f"{scheme[1:]}://{host}"  # 300: accepted
