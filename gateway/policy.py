@@ -267,16 +267,19 @@ class CorsPolicy:
     ) -> Decision:
         if len(origins) != 1:
             return self._rejected_preflight[Reason.MALFORMED_ORIGIN]
-        key = (origins[0], tuple(acrm), tuple(acrh), tuple(acrpn))
+        origin = origins[0]
+        if (len(origin) > MAX_ORIGIN_LENGTH or len(acrh) > 4 or len(acrm) > 1 or len(acrpn) > 1
+                or sum(map(len, acrh)) > MAX_CACHED_REQUEST_HEADERS_LENGTH):
+            return self._preflight(origin, acrm, acrh, acrpn)  # unusual: not worth a key
+        key = (origin, tuple(acrm), tuple(acrh), tuple(acrpn))
         decision = self._preflights.get(key)
         if decision is not None:
             self._cache.hits += 1
             return decision
-        decision = self._preflight(origins[0], acrm, acrh, acrpn)
-        if len(origins[0]) <= MAX_ORIGIN_LENGTH and sum(map(len, acrh)) <= MAX_CACHED_REQUEST_HEADERS_LENGTH:
-            if len(self._preflights) >= MAX_CACHED_PREFLIGHTS:
-                self._preflights.clear()
-            self._preflights[key] = decision
+        decision = self._preflight(origin, acrm, acrh, acrpn)
+        if len(self._preflights) >= MAX_CACHED_PREFLIGHTS:
+            self._preflights.clear()
+        self._preflights[key] = decision
         return decision
 
     def _preflight(
