@@ -483,6 +483,7 @@ class Gateway:
             asyncio.get_running_loop().create_task(self._retire(retired))
         self.metrics.use_table(table)
         self.metrics.max_origin_labels = config.metrics.max_origin_labels
+        self.logs.flush()
         self.logs = RequestLog(config.access_log.enabled, config.access_log.sample_rate)
         self.table = table
         self.config = config
@@ -561,6 +562,7 @@ class Gateway:
         while True:
             await asyncio.sleep(1.0)
             self.metrics.sync()
+            self.logs.flush()
             flush_access_log()
 
     async def stop(self) -> None:
@@ -575,6 +577,7 @@ class Gateway:
             await runner.cleanup()
         self._runners.clear()
         self.metrics.sync()  # a worker's last requests reach the shared multiprocess files
+        self.logs.flush()
         flush_access_log()
         for pool in [self.pool, *self._retired]:
             if pool is not None:

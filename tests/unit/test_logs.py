@@ -338,3 +338,30 @@ def test_rejection_log_follows_the_logger_level(rejections, clock):
     logging.getLogger("gateway.rejections").setLevel(logging.INFO)
     assert log.rejection("api", "__other__", "actual", "origin_not_allowed", "GET") is True
     assert rejections.lines == ["rejected actual GET on route api from origin __other__: origin_not_allowed"]
+
+
+def test_stdout_path_batches_raw_fields_and_formats_the_same_lines(access, clock, monkeypatch):
+    import io
+
+    stream = io.StringIO()
+    handler = logs_module.BufferedLineHandler(stream)
+    monkeypatch.setattr(logs_module, "_direct", handler)
+    log = RequestLog()
+    log.access(**request())
+    log.access(**request(request_id="req-2", status=404, reason="no_route", decision="rejected"))
+    assert stream.getvalue() == "" and access.records == []  # nothing formatted yet
+    log.flush()
+    handler.flush()
+    batched = stream.getvalue().splitlines()
+    assert [json.loads(line)["request_id"] for line in batched] == ["req-1", "req-2"]
+    # The same bytes as the line-per-request path.
+    monkeypatch.setattr(logs_module, "_direct", None)
+    log.access(**request())
+    assert batched[0] == access.lines[0]
+    # A full batch is formatted and handed over without waiting for the tick.
+    monkeypatch.setattr(logs_module, "_direct", handler)
+    for i in range(logs_module.BATCH_LINES):
+        log.access(**request(request_id=f"b{i}"))
+    assert log._pending == []
+    handler.flush()
+    assert stream.getvalue().splitlines()[-1].startswith('{"time":"2023-11-14T22:13:20.250Z","request_id":"b255",')
