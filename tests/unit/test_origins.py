@@ -493,3 +493,31 @@ def test_a_configured_origin_longer_than_a_request_may_be_is_refused():
     with pytest.raises(PatternError, match="longer than 300 characters"):
         normalize_origin(f"{scheme}://{host}")
     assert normalize_origin(f"{scheme[1:]}://{host}") == f"{scheme[1:]}://{host}"  # 300: accepted
+
+
+def test_a_catastrophic_backtracking_pattern_cannot_stall_a_decision():
+    """Origin regexes run on RE2 (linear time).  Python's re needs about 2**40
+    steps for this pattern and origin; the decision must come back at once.
+    The deadline is a hang detector (a thread join), not a speed measurement."""
+    import threading
+
+    from gateway.cache import DecisionCache
+    from gateway.config import parse_config
+    from gateway.policy import CorsPolicy, Reason
+
+    config = parse_config(
+        'upstreams: {app: {url: "http://127.0.0.1:5000"}}\n'
+        r'routes: [{path: /, upstream: app, cors: {origins: ["re:^https://(a+)+\\.example\\.com$"]}}]' "\n"
+    )
+    policy = CorsPolicy("r", config.routes[0].cors, DecisionCache(10))
+    evil = "https://" + "a" * 40 + "!.example.com"  # not a serialized origin: refused before any regex
+    near = "https://" + "a" * 40 + "b.example.com"  # serialized; the regex fails only at the very end
+    answers = {}
+    worker = threading.Thread(target=lambda: answers.update(
+        evil=policy.actual("GET", [evil]).reason, near=policy.actual("GET", [near]).reason,
+        ok=policy.actual("GET", ["https://aaaa.example.com"]).allowed,
+    ), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "the origin regex backtracked"
+    assert answers == {"evil": Reason.MALFORMED_ORIGIN, "near": Reason.ORIGIN_NOT_ALLOWED, "ok": True}
