@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from flask_cors import CORS
 
-from gateway.demo.upstream import create_app
+from gateway.demo.upstream import create_app, serve
 
 # The frontend page of `cors-gateway demo` (its default --frontend-port).
 FRONTEND_ORIGINS = ["http://localhost:8000", "http://127.0.0.1:8000"]
@@ -44,21 +44,8 @@ CORS(
 
 def main(argv: list[str] | None = None) -> None:
     """Serve the legacy app with Werkzeug: ``python -m gateway.demo.legacy_app --host H --port P``."""
-    import argparse
-    import signal
-    import sys
-
-    from werkzeug.serving import run_simple
-
-    parser = argparse.ArgumentParser(
-        prog="python -m gateway.demo.legacy_app",
-        description="Serve the demo Flask app with its own flask-cors setup (the 'before' of the migration).",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=5000, help="port to bind (default 5000)")
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    run_simple(args.host, args.port, app, threaded=True)
+    serve(app, "python -m gateway.demo.legacy_app",
+          "Serve the demo Flask app with its own flask-cors setup (the 'before' of the migration).", argv)
 
 
 if __name__ == "__main__":

@@ -37,25 +37,28 @@ def create_app() -> Flask:
     return app
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Serve the demo upstream with Werkzeug: ``python -m gateway.demo.upstream --host H --port P``."""
+def serve(app, prog: str, description: str, argv: list[str] | None = None) -> None:
+    """Serve a Flask ``app`` with Werkzeug's threaded server: ``python -m PROG --host H --port P``."""
     import argparse
     import signal
     import sys
 
     from werkzeug.serving import run_simple
 
-    parser = argparse.ArgumentParser(
-        prog="python -m gateway.demo.upstream",
-        description="Serve the demo Flask upstream (no CORS code) with Werkzeug's threaded server.",
-    )
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000, help="port to bind (default 5000)")
     args = parser.parse_args(argv)
     # As a container's PID 1, Python would ignore SIGTERM (no default action
     # for PID 1): exit on it, as on Ctrl-C.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    run_simple(args.host, args.port, create_app(), threaded=True)
+    run_simple(args.host, args.port, app, threaded=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the demo upstream with Werkzeug: ``python -m gateway.demo.upstream --host H --port P``."""
+    serve(create_app(), "python -m gateway.demo.upstream",
+          "Serve the demo Flask upstream (no CORS code) with Werkzeug's threaded server.", argv)
 
 
 if __name__ == "__main__":
