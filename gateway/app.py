@@ -151,6 +151,11 @@ class _PreflightAnswer(web.StreamResponse):
             + self._wire + b"\r\n"
         )
         self._eof_sent = True
+        if request.protocol.writing_paused:
+            # The client is not reading (e.g. it pipelines preflights without
+            # reading answers): wait, as aiohttp's own write_eof does, instead
+            # of buffering answers without bound.
+            await request.writer.drain()
         return None
 
     async def write_eof(self, data: bytes = b"") -> None:
@@ -318,8 +323,9 @@ class Gateway:
         config = outcome.table.config
         limit = config.limits.max_body_size
         if limit and (request.content_length or 0) > limit:
-            # Refused before a byte of it is read; the connection closes, as
-            # the unread body cannot be skipped safely.
+            # Refused before a byte of it is forwarded (or a 100 Continue
+            # sent); the connection is closed after the answer (aiohttp may
+            # read and drop the body for up to its lingering time first).
             response = _answer(413, f"request body larger than {limit} bytes (listen.max_body_size)\n", decision,
                                request_id)
             response.force_close()
@@ -561,24 +567,29 @@ class Gateway:
         """Once a second: fold plain counters into metrics, write out batched log lines."""
         while True:
             await asyncio.sleep(1.0)
-            self.metrics.sync()
-            self.logs.flush()
-            flush_access_log()
+            self._flush()
+
+    def _flush(self) -> None:
+        """Fold the metric tallies in and write the access log out; never raises
+        (a failed stdout write must not stop the metrics, or a shutdown)."""
+        for step in (self.metrics.sync, self.logs.flush, flush_access_log):
+            try:
+                step()
+            except Exception:
+                log.exception("periodic %s failed", getattr(step, "__qualname__", step))
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to shutdown_timeout), close."""
         self.ready = False
+        for runner in self._runners:  # metrics and logs keep flowing while requests drain
+            await runner.cleanup()
+        self._runners.clear()
         if self._sync_task is not None:
             self._sync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sync_task
             self._sync_task = None
-        for runner in self._runners:
-            await runner.cleanup()
-        self._runners.clear()
-        self.metrics.sync()  # a worker's last requests reach the shared multiprocess files
-        self.logs.flush()
-        flush_access_log()
+        self._flush()  # a worker's last requests reach the shared multiprocess files and stdout
         for pool in [self.pool, *self._retired]:
             if pool is not None:
                 await pool.close()
@@ -664,6 +675,8 @@ class _GuardedHandler(web.RequestHandler):
 
     def data_received(self, data: bytes) -> None:
         heads = self._request_count
+        body = self._body
+        in_body = body is not None and not body.is_eof()  # before the parser sees these bytes
         super().data_received(data)
         if self._request_count != heads:
             # A head is complete.  (A pipelined next head is rare; its own
@@ -674,9 +687,13 @@ class _GuardedHandler(web.RequestHandler):
             payload = self._messages[-1][1] if self._messages else EMPTY_PAYLOAD
             self._body = None if payload is EMPTY_PAYLOAD or payload.is_eof() else payload
         elif self._head_deadline is None and data and not self._upgraded and self._payload_parser is None:
-            body = self._body
-            if body is not None and not body.is_eof():
-                return  # these bytes are a body, not a head
+            if in_body:
+                # These bytes were (the rest of) a body, even if they ended it.
+                # A next head that began in the same read is timed from its
+                # next read, as a pipelined one is.
+                if body.is_eof():
+                    self._body = None
+                return
             self._body = None
             self._head_deadline = self._loop.call_later(self._head_timeout, self._head_timed_out)
 

@@ -671,15 +671,15 @@ class _Compiler:
                 self.error(f"listen.trusted_proxies.{index}",
                            f"{entry!r} is not an IP address or network ({err}); e.g. \"10.0.0.0/8\" or \"127.0.0.1\"")
                 continue
+            mapped = network.network_address.ipv4_mapped if network.version == 6 else None
+            if mapped is not None and network.prefixlen >= 96:
+                # ::ffff:a.b.c.d is how an IPv4 peer looks on a dual-stack socket.
+                network = ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
             if network.prefixlen == 0:
                 self.error(f"listen.trusted_proxies.{index}",
                            f"{entry!r} trusts every client to set X-Forwarded-For/-Proto/-Host; list the proxies' "
                            "own addresses instead")
                 continue
-            mapped = network.network_address.ipv4_mapped if network.version == 6 else None
-            if mapped is not None and network.prefixlen >= 96:
-                # ::ffff:a.b.c.d is how an IPv4 peer looks on a dual-stack socket.
-                network = ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
             networks.append(network)
         return tuple(networks)
 

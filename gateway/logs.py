@@ -182,6 +182,7 @@ class BufferedLineHandler(logging.Handler):
         self.stream = stream
         self.max_lines = max_lines
         self._lines: list[str] = []
+        self.dropped = 0  # lines lost to a failed write
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -205,8 +206,12 @@ class BufferedLineHandler(logging.Handler):
         try:
             if self._lines:
                 lines, self._lines = self._lines, []
-                self.stream.write("\n".join(lines) + "\n")
-                self.stream.flush()
+                try:
+                    self.stream.write("\n".join(lines) + "\n")
+                    self.stream.flush()
+                except (OSError, ValueError) as err:  # stdout closed or broken: never fail a request for it
+                    self.dropped += len(lines)
+                    logging.getLogger("gateway").warning("access log: %d line(s) lost: %s", len(lines), err)
         finally:
             self.release()
 

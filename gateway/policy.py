@@ -268,7 +268,8 @@ class CorsPolicy:
         if len(origins) != 1:
             return self._rejected_preflight[Reason.MALFORMED_ORIGIN]
         origin = origins[0]
-        if (len(origin) > MAX_ORIGIN_LENGTH or len(acrh) > 4 or len(acrm) > 1 or len(acrpn) > 1
+        if (len(origin) > MAX_ORIGIN_LENGTH or len(acrh) > 4 or len(acrm) != 1 or len(acrm[0]) > 32
+                or len(acrpn) > 1 or (acrpn and len(acrpn[0]) > 16)
                 or sum(map(len, acrh)) > MAX_CACHED_REQUEST_HEADERS_LENGTH):
             return self._preflight(origin, acrm, acrh, acrpn)  # unusual: not worth a key
         key = (origin, tuple(acrm), tuple(acrh), tuple(acrpn))

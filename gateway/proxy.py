@@ -42,6 +42,9 @@ _HOP_BY_HOP = frozenset(
 # Forwarded is client-supplied and replaced by the X-Forwarded-* set below.
 _NOT_FORWARDED = frozenset({"expect", "forwarded"})
 _NEVER_FORWARDED = _HOP_BY_HOP | _NOT_FORWARDED
+# Client-address headers some apps trust; only a trusted proxy's are passed on.
+_CLIENT_ADDRESS_HEADERS = frozenset({"x-real-ip", "true-client-ip", "x-client-ip", "cf-connecting-ip"})
+_NEVER_FORWARDED_UNTRUSTED = _NEVER_FORWARDED | _CLIENT_ADDRESS_HEADERS
 _REPLACED_PREFIXES = ("proxy-", "x-forwarded-")
 # Headers aiohttp's client would invent if the client did not send them.
 _AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
@@ -80,14 +83,20 @@ def upstream_request_headers(
     A client's own X-Forwarded-For/-Proto/-Host are believed only from a peer
     in ``listen.trusted_proxies`` (a load balancer in front of the gateway):
     its chain is kept and the peer appended.  From anyone else they are
-    replaced, so a client cannot make the upstream log or trust a made-up
-    address, scheme or host.
+    replaced, and the other client-address headers some apps trust
+    (X-Real-IP, True-Client-IP, X-Client-IP, CF-Connecting-IP) are dropped, so
+    a client cannot make the upstream log or trust a made-up address, scheme
+    or host.
     """
     incoming = request.headers
+    peer = request.remote or ""
+    trusted = bool(trusted_proxies) and _is_trusted(peer, trusted_proxies)
     if also_drop or "Connection" in incoming:
         drop = hop_by_hop_names(incoming) | also_drop | _NOT_FORWARDED
+        if not trusted:
+            drop |= _CLIENT_ADDRESS_HEADERS
     else:
-        drop = _NEVER_FORWARDED
+        drop = _NEVER_FORWARDED if trusted else _NEVER_FORWARDED_UNTRUSTED
     headers = CIMultiDict(
         [(name, value) for name, value in incoming.items()
          if not ((lower := name.lower()) in drop or lower.startswith(_REPLACED_PREFIXES))]
@@ -95,17 +104,19 @@ def upstream_request_headers(
     host = incoming.get("Host", "")
     if not upstream.preserve_host:
         headers.popall("Host", None)
-    peer = request.remote or ""
     proto = request.scheme
     forwarded_for = None
-    if trusted_proxies and _is_trusted(peer, trusted_proxies):
+    if trusted:
         forwarded_for = incoming.getall("X-Forwarded-For", ())
         protos = incoming.getall("X-Forwarded-Proto", ())
-        if len(protos) == 1 and protos[0].strip().lower() in ("http", "https"):
-            proto = protos[0].strip().lower()
+        if len(protos) == 1:
+            # A chain of proxies may send "https, http": the leftmost is the client's.
+            first = protos[0].split(",", 1)[0].strip().lower()
+            if first in ("http", "https"):
+                proto = first
         hosts = incoming.getall("X-Forwarded-Host", ())
         if len(hosts) == 1 and hosts[0].strip():
-            host = hosts[0].strip()
+            host = hosts[0].split(",", 1)[0].strip()
     headers["X-Forwarded-For"] = ", ".join([*forwarded_for, peer]) if forwarded_for else peer
     headers["X-Forwarded-Proto"] = proto
     if host:

@@ -367,6 +367,26 @@ async def test_forwarding_headers_from_a_trusted_proxy_are_kept_and_extended(mak
     assert header(entry, "X-Forwarded-Host") == ["bank.example"]
 
 
+async def test_a_trusted_proxy_chain_and_client_address_headers(make_gateway, http, recorded):
+    headers = {"X-Forwarded-Proto": "https, http", "X-Real-IP": "203.0.113.9", "True-Client-IP": "203.0.113.9"}
+    config = gateway_config(recorded.url, ROUTES).replace(
+        "listen: {host: 127.0.0.1, port: 0}", 'listen: {host: 127.0.0.1, port: 0, trusted_proxies: ["127.0.0.1"]}'
+    )
+    trusted = await make_gateway(config)
+    async with http.get(trusted.url + "/api/echo", headers=headers) as r:
+        assert r.status == 200
+    [entry] = recorded.requests()
+    assert header(entry, "X-Forwarded-Proto") == ["https"]  # the leftmost, the client's own scheme
+    assert header(entry, "X-Real-IP") == ["203.0.113.9"]  # a trusted proxy's, passed on
+    recorded.clear()
+    untrusted = await make_gateway(gateway_config(recorded.url, ROUTES))
+    async with http.get(untrusted.url + "/api/echo", headers=headers) as r:
+        assert r.status == 200
+    [entry] = recorded.requests()
+    assert header(entry, "X-Forwarded-Proto") == ["http"]
+    assert header(entry, "X-Real-IP") == [] and header(entry, "True-Client-IP") == []  # a client's, dropped
+
+
 async def test_a_trusted_list_that_does_not_hold_the_peer_changes_nothing(make_gateway, http, recorded):
     config = gateway_config(recorded.url, ROUTES).replace(
         "listen: {host: 127.0.0.1, port: 0}", 'listen: {host: 127.0.0.1, port: 0, trusted_proxies: ["10.0.0.0/8"]}'

@@ -160,3 +160,52 @@ async def test_keep_alive_requests_each_get_the_full_head_timeout(make_gateway, 
         assert head.startswith(b"HTTP/1.1 200 ")
         await reader.readexactly(int(head_of(head)["content-length"]))
     writer.close()
+
+
+async def test_a_body_ending_in_its_own_read_does_not_arm_the_head_timeout(make_gateway, recorded):
+    """Regression: the read that completed a body used to start the head
+    deadline, so an idle keep-alive connection got an unsolicited 408 (and a
+    next request could be cut off) header_timeout after an upload."""
+    gw = await make_gateway(config_with(recorded.url, "header_timeout: 0.4"))
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    for _ in range(2):
+        writer.write(b"POST /api/sha256 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"hello")  # the body in a read of its own
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+        assert head.startswith(b"HTTP/1.1 200 ")
+        await reader.readexactly(int(head_of(head)["content-length"]))
+        await asyncio.sleep(0.8)  # idle for twice the head timeout: no 408, no close
+        assert not reader.at_eof() and reader._buffer == b""  # noqa: SLF001 - nothing was sent to us
+    writer.close()
+
+
+async def test_pipelined_preflights_that_are_never_read_do_not_pile_up_in_memory(make_gateway, recorded):
+    """The prebuilt preflight answer waits for the socket like aiohttp's own
+    responses: a client that pipelines and never reads stalls its connection
+    instead of growing the gateway's write buffer."""
+    import socket
+
+    gw = await make_gateway(gateway_config(recorded.url, ROUTES))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", gw.port))
+    sock.setblocking(False)
+    reader, writer = await asyncio.open_connection(sock=sock)
+    preflight = (b"OPTIONS /api/x HTTP/1.1\r\nHost: x\r\nOrigin: " + ALLOWED.encode()
+                 + b"\r\nAccess-Control-Request-Method: GET\r\n\r\n")
+
+    async def flood():
+        for _ in range(20_000):  # about 3 MB of requests, 8 MB of answers
+            writer.write(preflight)
+            await writer.drain()
+
+    sender = asyncio.ensure_future(flood())
+    await asyncio.sleep(1.5)
+    [handler] = [h for h in gw._runners[0].server._connections]  # noqa: SLF001 - the one client connection
+    buffered = handler.transport.get_write_buffer_size()
+    sender.cancel()
+    writer.transport.abort()
+    assert buffered < 512 * 1024, f"{buffered} bytes of answers buffered for a client that does not read"

@@ -61,9 +61,11 @@ def test_trusted_proxies_are_networks_and_mapped_ipv4_is_folded():
 
 
 def test_bad_trusted_proxies_are_all_reported_with_their_index():
-    found = errors('{trusted_proxies: ["10.0.0.0/8", "proxy.internal", "10.0.0.1/8", "0.0.0.0/0", "::/0"]}')
+    found = errors('{trusted_proxies: ["10.0.0.0/8", "proxy.internal", "10.0.0.1/8", "0.0.0.0/0", "::/0", '
+                   '"::ffff:0.0.0.0/96"]}')
     assert [e.split(": ", 1)[0] for e in found] == [
         "listen.trusted_proxies.1", "listen.trusted_proxies.2", "listen.trusted_proxies.3", "listen.trusted_proxies.4",
+        "listen.trusted_proxies.5",  # all of IPv4, written as mapped IPv6: as open as 0.0.0.0/0
     ]
     assert "is not an IP address or network" in found[0]
     assert "trusts every client" in found[2]

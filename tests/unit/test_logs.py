@@ -365,3 +365,19 @@ def test_stdout_path_batches_raw_fields_and_formats_the_same_lines(access, clock
     assert log._pending == []
     handler.flush()
     assert stream.getvalue().splitlines()[-1].startswith('{"time":"2023-11-14T22:13:20.250Z","request_id":"b255",')
+
+
+def test_a_broken_stdout_loses_lines_but_never_raises(caplog):
+    class Broken:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+    handler = logs_module.BufferedLineHandler(Broken())
+    handler.append_lines(["a", "b"])
+    with caplog.at_level(logging.WARNING, logger="gateway"):
+        handler.flush()  # no exception
+    assert handler.dropped == 2
+    assert "access log: 2 line(s) lost" in caplog.text

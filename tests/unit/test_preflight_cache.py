@@ -63,3 +63,11 @@ def test_wire_is_the_header_lines_and_vary():
         b"Vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers\r\n"
     )
     assert Decision(Kind.NON_CORS, None, None, (), ()).wire == b""
+
+
+def test_long_method_or_pna_values_are_answered_but_not_kept():
+    policy = make_policy()
+    assert policy.preflight([APP], ["X" * 33]).reason is Reason.METHOD_NOT_ALLOWED
+    assert policy.preflight([APP], ["GET"], [], ["t" * 17]).allowed
+    assert policy.preflight([APP], ["GET", "PUT"]).reason is Reason.METHOD_NOT_ALLOWED
+    assert policy._preflights == {}  # an attacker's 8 KiB values never become keys
