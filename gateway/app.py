@@ -236,6 +236,7 @@ class Gateway:
             # before "chunked", which this proxy cannot pass on faithfully.
             # Refuse rather than forward a body the upstream could read
             # differently (request smuggling).
+            self.metrics.client_refused("malformed_request")
             response = _answer(400, "unsupported Transfer-Encoding: only chunked is accepted\n", None, request_id)
             response.force_close()
             return response
@@ -326,6 +327,7 @@ class Gateway:
             # Refused before a byte of it is forwarded (or a 100 Continue
             # sent); the connection is closed after the answer (aiohttp may
             # read and drop the body for up to its lingering time first).
+            self.metrics.client_refused("body_too_large")
             response = _answer(413, f"request body larger than {limit} bytes (listen.max_body_size)\n", decision,
                                request_id)
             response.force_close()
@@ -339,7 +341,9 @@ class Gateway:
                 log.warning("route %s: upstream %s: %s (request %s)", route.name, upstream, err, request_id)
             return _answer(err.status, f"{err}\n", decision, request_id)
         except ClientBodyError as err:
-            # The client's upload stalled or broke: not the upstream's fault.
+            # The client's upload stalled, broke or outgrew the limit: not the upstream's fault.
+            if err.status == 413:
+                self.metrics.client_refused("body_too_large")
             response = _answer(err.status, f"{err}\n", decision, request_id)
             response.force_close()
             return response
@@ -534,8 +538,8 @@ class Gateway:
         (the workers share the public port through SO_REUSEPORT).
         """
         server = _CappedServer(
-            self.handle, self.config.limits, self.config.max_client_connections, access_log=None,
-            handler_cancellation=False,
+            self.handle, self.config.limits, self.config.max_client_connections,
+            lambda reason: self.metrics.client_refused(reason), access_log=None, handler_cancellation=False,
             keepalive_timeout=self.config.keepalive_timeout,
         )
         runner = web.ServerRunner(server, shutdown_timeout=self.config.shutdown_timeout)
@@ -629,12 +633,13 @@ class _CappedServer(web.Server):
     cheapest answer.  Each connection is served by a ``_GuardedHandler``.
     """
 
-    def __init__(self, handler, limits: ClientLimits, max_connections: int, **kwargs):
+    def __init__(self, handler, limits: ClientLimits, max_connections: int, refused, **kwargs):
+        """``refused(reason)`` counts a refusal (``metrics.CLIENT_REFUSAL_REASONS``)."""
         super().__init__(handler, max_line_size=limits.max_request_line, max_field_size=limits.max_header_size,
                          max_headers=limits.max_headers, **kwargs)
         self.max_connections = max_connections
         self.header_timeout = limits.header_timeout
-        self.refused = 0
+        self.refused = refused
 
     def __call__(self) -> web.RequestHandler:
         return _GuardedHandler(self, self.header_timeout, loop=self._loop, **self._kwargs)
@@ -642,7 +647,7 @@ class _CappedServer(web.Server):
     def connection_made(self, handler, transport) -> None:
         super().connection_made(handler, transport)
         if len(self._connections) > self.max_connections:
-            self.refused += 1
+            self.refused("connection_limit")
             transport.abort()
 
 
@@ -708,6 +713,7 @@ class _GuardedHandler(web.RequestHandler):
             return
         if log.isEnabledFor(logging.DEBUG):
             log.debug("closing a connection whose request head took over %.1f s", self._head_timeout)
+        self._manager.refused("header_timeout")
         self.transport.write(_HEAD_TIMED_OUT)
         self.force_close()
 
@@ -727,7 +733,11 @@ class _GuardedHandler(web.RequestHandler):
         elif isinstance(exc, BadHttpMessage) and "Too many headers" in str(exc.message):
             status = 431
         else:
+            if self._manager is not None:
+                self._manager.refused("malformed_request")
             return super()._make_error_handler(err_info)
+        if self._manager is not None:
+            self._manager.refused("request_line_too_long" if status == 414 else "headers_too_large")
         text = _TOO_LARGE[status]
 
         async def answer(request: web.BaseRequest) -> web.StreamResponse:

@@ -16,6 +16,7 @@ cors_gateway_config_reloads_total{result}              result success|failure
 cors_gateway_config_last_reload_success_timestamp_seconds
 cors_gateway_build_info{version}
 cors_gateway_worker_restarts_total                     workers that died and were restarted
+cors_gateway_client_refusals_total{reason}             refused before routing, see CLIENT_REFUSAL_REASONS
 =====================================================  =============================================
 
 Label values come only from configuration (route and upstream names) or
@@ -59,6 +60,12 @@ STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 UPSTREAM_ERROR_KINDS = ("connect", "timeout", "reset", "protocol")
 RELOAD_RESULTS = ("success", "failure")
 REJECTION_REASONS = tuple(r.value for r in Reason if r is not Reason.NO_ROUTE)
+# Clients refused by the listener's limits (listen.*), most before a route is
+# known: slow heads (408), long request lines (414), large or too many headers
+# (431), other unparsable or ambiguous HTTP (400), bodies over max_body_size
+# (413) and connections over max_connections (reset).
+CLIENT_REFUSAL_REASONS = ("header_timeout", "request_line_too_long", "headers_too_large", "malformed_request",
+                          "body_too_large", "connection_limit")
 
 # Resolve sub-millisecond gateway overhead as well as slow upstreams.
 DURATION_BUCKETS = (
@@ -188,6 +195,12 @@ class Metrics:
         self.worker_restarts = Counter(
             "cors_gateway_worker_restarts", "Worker processes that died and were restarted", registry=registry,
         )
+        self.client_refusals = Counter(
+            "cors_gateway_client_refusals",
+            "Requests or connections refused by the listener's limits (slow, oversized or malformed), by reason",
+            ["reason"], registry=registry,
+        )
+        self._refusals = {reason: self.client_refusals.labels(reason) for reason in CLIENT_REFUSAL_REASONS}
         build = Gauge(
             "cors_gateway_build_info", "Build information", ["version"], registry=registry, multiprocess_mode="max",
         )
@@ -269,6 +282,10 @@ class Metrics:
             self.rejected_origins.labels(route, origin_label, reason).inc()
         self._responses[route, _STATUS_CLASS_OF[status // 100] if status < 600 else "5xx"].count += 1
         self._durations[route].observe(duration)
+
+    def client_refused(self, reason: str) -> None:
+        """One refusal by the listener's limits (rare: counted directly)."""
+        self._refusals[reason].inc()
 
     def observe_upstream(self, upstream: str, seconds: float) -> None:
         self._upstream_durations[upstream].observe(seconds)

@@ -52,6 +52,9 @@ async def test_ambiguous_requests_are_refused_and_never_forwarded(make_gateway, 
     answer = await send_raw(gw.port, SMUGGLING[name])
     assert answer.split(b"\r\n", 1)[0] in (b"HTTP/1.0 400 Bad Request", b"HTTP/1.1 400 Bad Request")
     assert recorded.requests() == []
+    async with aiohttp.ClientSession() as session:  # counted for operators
+        async with session.get(f"http://127.0.0.1:{gw.admin_port}/metrics") as response:
+            assert 'cors_gateway_client_refusals_total{reason="malformed_request"} 1.0' in await response.text()
     # The gateway is unharmed.
     async with aiohttp.ClientSession() as session:
         async with session.get(gw.url + "/api/echo") as response:
@@ -309,6 +312,9 @@ async def test_connections_beyond_the_cap_are_closed_and_the_rest_keep_working(m
         data = await asyncio.wait_for(reader.read(), timeout=5)
         if not data:
             raise ConnectionResetError("closed without an answer")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{gw.admin_port}/metrics") as response:
+            assert 'cors_gateway_client_refusals_total{reason="connection_limit"} 1.0' in await response.text()
     # The connections inside the cap are served.
     reader0, writer0 = idle[0]
     writer0.write(b"GET /api/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

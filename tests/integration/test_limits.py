@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 
 import aiohttp
 import pytest
@@ -35,6 +36,14 @@ def status_line(answer: bytes) -> bytes:
     return b"HTTP/1.1 " + answer.split(b"\r\n", 1)[0].split(b" ", 1)[1]
 
 
+async def refusals(gw) -> dict[str, float]:
+    """cors_gateway_client_refusals_total by reason, from the admin listener."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{gw.admin_port}/metrics") as response:
+            text = await response.text()
+    return {m[0]: float(m[1]) for m in re.findall(r'cors_gateway_client_refusals_total\{reason="(\w+)"\} (\S+)', text)}
+
+
 def head_of(answer: bytes) -> dict[str, str]:
     lines = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")[1:]
     return {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
@@ -59,6 +68,8 @@ async def test_oversized_heads_get_414_or_431_and_never_reach_the_upstream(make_
     assert status_line(answer) == expected
     assert answer.endswith(b"\n")  # the whole answer, then EOF: the connection was closed
     assert recorded.requests() == []
+    reason = "request_line_too_long" if name == "request-line" else "headers_too_large"
+    assert {k: v for k, v in (await refusals(gw)).items() if v} == {reason: 1.0}
     async with aiohttp.ClientSession() as session:  # the gateway is unharmed
         async with session.get(gw.url + "/api/echo") as response:
             assert response.status == 200
@@ -84,6 +95,7 @@ async def test_a_declared_body_over_the_limit_gets_413_with_cors_headers_and_is_
             assert response.headers["Connection"] == "close"
             assert await response.text() == "request body larger than 1000 bytes (listen.max_body_size)\n"
         assert recorded.requests() == []
+        assert (await refusals(gw))["body_too_large"] == 1.0
         async with session.post(gw.url + "/api/sha256", data=b"x" * 1000) as response:  # the limit itself passes
             assert response.status == 200
             assert await response.json() == {"sha256": hashlib.sha256(b"x" * 1000).hexdigest(), "length": 1000}
@@ -100,6 +112,7 @@ async def test_a_chunked_body_that_outgrows_the_limit_gets_413(make_gateway, rec
         async with session.post(gw.url + "/api/sha256", data=chunks()) as response:
             assert response.status == 413
             assert await response.text() == "the request body is larger than 100000 bytes\n"
+    assert (await refusals(gw))["body_too_large"] == 1.0
     # Whatever the upstream got, it never got the whole body.
     assert all(entry.get("body_length", 0) < 200_000 for entry in recorded.requests())
 
@@ -132,6 +145,7 @@ async def test_a_slowly_trickled_head_is_cut_off_with_408(make_gateway, recorded
     assert status_line(answer) == b"HTTP/1.1 408 Request Timeout"
     assert 0.4 < closed_after < 2.0
     assert recorded.requests() == []
+    assert (await refusals(gw))["header_timeout"] == 1.0
 
 
 async def test_a_slow_body_is_not_cut_by_the_head_timeout(make_gateway, recorded):

@@ -49,6 +49,7 @@ EXPORTED_METRICS = frozenset(
         "cors_gateway_config_last_reload_success_timestamp_seconds",
         "cors_gateway_build_info",
         "cors_gateway_worker_restarts_total",
+        "cors_gateway_client_refusals_total",
     }
     | {f"{h}_{suffix}" for h in _HISTOGRAMS for suffix in ("bucket", "sum", "count")}
 )
