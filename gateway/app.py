@@ -493,8 +493,11 @@ class Gateway:
             asyncio.get_running_loop().create_task(self._retire(retired))
         self.metrics.use_table(table)
         self.metrics.max_origin_labels = config.metrics.max_origin_labels
+        # The same RequestLog: a reload must not reset the rejection log's rate
+        # limits (each reload would grant a new burst).  Its route fragments
+        # are rebuilt as routes may have changed.
         self.logs.flush()
-        self.logs = RequestLog(config.access_log.enabled, config.access_log.sample_rate)
+        self.logs.reconfigure(config.access_log.enabled, config.access_log.sample_rate)
         self.table = table
         self.config = config
 

@@ -80,6 +80,12 @@ class RequestLog:
         self._fragments: dict = {}  # JSON of route names and (kind, decision, reason): bounded by the config
         self._pending: list[tuple] = []  # requests not yet formatted (stdout path), at most BATCH_LINES
 
+    def reconfigure(self, enabled: bool, sample_rate: float) -> None:
+        """A reloaded config's settings; the rate-limit state is kept."""
+        self.enabled = enabled
+        self.sample_rate = sample_rate
+        self._fragments = {}  # keyed by route names: bounded per config, so start afresh
+
     def access(
         self, *, request_id: str, method: str, path: str, route: str, origin: str | None, kind: str,
         decision: str, reason: str | None, status: int, size: int, duration: float, upstream: float | None,

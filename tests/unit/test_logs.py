@@ -381,3 +381,12 @@ def test_a_broken_stdout_loses_lines_but_never_raises(caplog):
         handler.flush()  # no exception
     assert handler.dropped == 2
     assert "access log: 2 line(s) lost" in caplog.text
+
+
+def test_reconfigure_keeps_the_rejection_rate_limit(clock, rejections):
+    log = RequestLog(burst=1, per_second=0.0)
+    assert log.rejection("api", "https://a.test", "actual", "origin_not_allowed", "GET") is True
+    assert log.rejection("api", "https://b.test", "actual", "origin_not_allowed", "GET") is False  # burst spent
+    log.reconfigure(enabled=False, sample_rate=0.5)
+    assert (log.enabled, log.sample_rate) == (False, 0.5)
+    assert log.rejection("api", "https://c.test", "actual", "origin_not_allowed", "GET") is False  # still spent
