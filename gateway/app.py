@@ -36,7 +36,7 @@ from aiohttp import HttpVersion11, web
 from aiohttp.helpers import rfc822_formatted_time
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.streams import EMPTY_PAYLOAD
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .config import ClientLimits, GatewayConfig
 from .logs import RequestLog, flush_access_log
@@ -116,6 +116,7 @@ def _answer(status: int, text: str, decision: Decision | None, request_id: str) 
 
 
 _HTTP11 = HttpVersion11
+_NO_HEADERS = CIMultiDictProxy(CIMultiDict())  # read-only: a _PreflightAnswer's headers are in its bytes
 
 
 class _PreflightAnswer(web.StreamResponse):
@@ -133,7 +134,14 @@ class _PreflightAnswer(web.StreamResponse):
     """
 
     def __init__(self, decision: Decision, request_id: str) -> None:
-        super().__init__(status=decision.status)
+        # Not StreamResponse.__init__: it builds a header dict and looks up a
+        # reason phrase that this answer never uses.  What aiohttp and
+        # Gateway._finish read of a response (keep_alive, status, prepared,
+        # body_length) is set here or a class default of StreamResponse.
+        self._status = 204
+        self._reason = "No Content"
+        self._state = {}
+        self._headers = _NO_HEADERS
         self._wire = decision.wire
         self._request_id = request_id
         self._keep_alive = True
@@ -183,9 +191,7 @@ class _Outcome:
         self.status: int | None = None  # overrides the response's (a cut-off stream counts as 502)
 
     def judged(self, decision: Decision) -> None:
-        self.kind = decision.kind.value
-        self.decision = decision.label
-        self.reason = decision.reason.value if decision.reason is not None else None
+        self.kind, self.decision, self.reason = decision.labels
 
 
 class Gateway:
@@ -456,9 +462,8 @@ class Gateway:
             else:
                 size = len(getattr(response, "body", None) or b"")
             self.logs.access(
-                request_id=request_id, method=request.method, path=request.raw_path.partition("?")[0],
-                route=outcome.route, origin=outcome.origin, kind=outcome.kind, decision=outcome.decision,
-                reason=reason, status=status, size=size, duration=duration, upstream=outcome.upstream_seconds,
+                request_id, request.method, request.raw_path, outcome.route, outcome.origin, outcome.kind,
+                outcome.decision, reason, status, size, duration, outcome.upstream_seconds,
             )
 
     # -- reload ----------------------------------------------------------------

@@ -105,6 +105,8 @@ class Decision:
     # ``headers`` and the Vary line as HTTP/1.1 header lines, encoded once so
     # that a cached preflight answer is a byte copy (see app._PreflightAnswer).
     wire: bytes = field(default=b"", compare=False, repr=False)
+    # (kind, decision label, reason) as the plain strings metrics and logs use.
+    labels: tuple[str, str, str | None] = field(default=("", "", None), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         lines = [f"{name}: {value}\r\n" for name, value in self.headers]
@@ -112,12 +114,13 @@ class Decision:
             lines.append(f"Vary: {', '.join(self.vary)}\r\n")
         # Values are validated origins and configured tokens: ASCII.
         object.__setattr__(self, "wire", "".join(lines).encode("latin-1"))
+        label = "not_applicable" if self.allowed is None else "allowed" if self.allowed else "rejected"
+        reason = self.reason.value if self.reason is not None else None
+        object.__setattr__(self, "labels", (self.kind.value, label, reason))
 
     @property
     def label(self) -> str:
-        if self.allowed is None:
-            return "not_applicable"
-        return "allowed" if self.allowed else "rejected"
+        return self.labels[1]
 
     @property
     def message(self) -> str:

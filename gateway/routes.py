@@ -20,7 +20,7 @@ Pure code: the gateway and ``cors-gateway explain`` share it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import re2
 
@@ -62,14 +62,13 @@ def normalize_path(path: str) -> str | None:
 class CompiledRoute:
     route: Route
     policy: CorsPolicy
+    # Copied out of ``route`` once: read on every request.
+    name: str = field(init=False)
+    mode: str = field(init=False)
 
-    @property
-    def name(self) -> str:
-        return self.route.name
-
-    @property
-    def mode(self) -> str:
-        return self.route.cors.mode
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.route.name)
+        object.__setattr__(self, "mode", self.route.cors.mode)
 
 
 class _PathMatcher:

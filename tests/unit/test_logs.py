@@ -390,3 +390,9 @@ def test_reconfigure_keeps_the_rejection_rate_limit(clock, rejections):
     log.reconfigure(enabled=False, sample_rate=0.5)
     assert (log.enabled, log.sample_rate) == (False, 0.5)
     assert log.rejection("api", "https://c.test", "actual", "origin_not_allowed", "GET") is False  # still spent
+
+
+def test_the_query_string_is_cut_off_in_the_log(access, clock):
+    RequestLog().access(**request(path="/api/users?token=s3cret&x=1"))
+    assert json.loads(access.lines[0])["path"] == "/api/users"
+    assert "s3cret" not in access.lines[0]
