@@ -756,6 +756,16 @@ def _anchored_already(pattern: str) -> bool:
 # --------------------------------------------------------------------------
 
 
+def runs_on_re2(findings, regex: str, site: Site, what: str, consequence: str) -> bool:
+    """Whether the gateway can compile ``regex``; if not, an untranslatable finding says so."""
+    try:
+        re2.compile(regex, options=QUIET_RE2)
+    except re2.error:
+        findings.add(site, UNTRANSLATABLE, f"{what} cannot run on RE2 (backreferences or lookaround); {consequence}")
+        return False
+    return True
+
+
 class CorsTranslator:
     """Turns merged flask-cors options into a gateway ``cors`` block, reporting every difference."""
 
@@ -890,14 +900,8 @@ class CorsTranslator:
 
     def _origin_regex(self, pattern: str, ignorecase: bool, site: Site) -> list[str]:
         regex = gateway_origin_regex(pattern, ignorecase)
-        try:
-            re2.compile(regex, options=QUIET_RE2)
-        except re2.error:
-            self.findings.add(
-                site, UNTRANSLATABLE,
-                f"origin regex {quoted(pattern)} cannot run on RE2 (backreferences or lookaround); left out: "
-                "rewrite it as a re:^...$ pattern RE2 accepts, or list the origins",
-            )
+        if not runs_on_re2(self.findings, regex, site, f"origin regex {quoted(pattern)}",
+                                 "left out: rewrite it as a re:^...$ pattern RE2 accepts, or list the origins"):
             return []
         self._wildcard_hint(pattern, site)
         example = prefix_match_example(pattern, re.IGNORECASE if ignorecase else 0, regex)
@@ -1831,14 +1835,8 @@ class RouteBuilder:
             source = pattern.pattern if isinstance(pattern, Regex) else pattern
             group = "(?i:" if isinstance(pattern, Regex) and pattern.ignorecase else "(?:"
             regex = f"{group}{source})(?s:.*)"
-            try:
-                re2.compile(regex, options=QUIET_RE2)
-            except re2.error:
-                self.findings.add(
-                    site, UNTRANSLATABLE,
-                    f"resource regex {quoted(source)} cannot run on RE2 (backreferences or lookaround); no route emitted: "
-                    "add a route with a path_regex RE2 accepts",
-                )
+            if not runs_on_re2(self.findings, regex, site, f"resource regex {quoted(source)}",
+                                     "no route emitted: add a route with a path_regex RE2 accepts"):
                 return None
             return None, regex, "flask-cors: re.match, a prefix match"
         if not pattern.startswith("/"):
