@@ -549,6 +549,12 @@ class Gateway:
             self.handle, self.config.limits, self.config.max_client_connections,
             lambda reason: self.metrics.client_refused(reason), access_log=None, handler_cancellation=False,
             keepalive_timeout=self.config.keepalive_timeout,
+            # Request bodies are forwarded byte for byte with the client's own
+            # Content-Encoding and Content-Length: aiohttp must not inflate
+            # them (it would by default), or the upstream would read a body
+            # shorter than announced and take the rest from the next request
+            # on a pooled connection.
+            auto_decompress=False,
         )
         runner = web.ServerRunner(server, shutdown_timeout=self.config.shutdown_timeout)
         await runner.setup()

@@ -285,6 +285,15 @@ class UpstreamPool:
                 raise body_state.error from err
             raise _classify(err) from err
 
+        if body is not None and not body_state.done:
+            # The upstream answered before it had the whole body (a 404, 401
+            # or 413 sent early, or a view that ignores the body): the rest of
+            # the body may still be in flight to it, so this connection must
+            # never carry another request.  (aiohttp 3.14 also closes it when
+            # it cancels the unfinished body write; this does not rely on it.)
+            connection = upstream_response.connection
+            if connection is not None and connection.protocol is not None:
+                connection.protocol.force_close()
         async with upstream_response:
             response_headers = _response_headers(upstream_response.raw_headers)
             decorate(upstream_response.status, response_headers)
@@ -412,10 +421,18 @@ class ClientGone(Exception):
 
 
 class _BodyState:
-    __slots__ = ("error",)
+    """How far the client's body got: read to its end (``done``) and how many bytes were passed on."""
+
+    __slots__ = ("error", "done", "sent")
 
     def __init__(self) -> None:
         self.error: ClientBodyError | None = None
+        self.done = False
+        self.sent = 0
+
+
+class _FramingError(Exception):
+    """The body the gateway forwarded does not match the length it announced upstream."""
 
 
 def _expects_continue(request: web.BaseRequest) -> bool:
@@ -439,9 +456,18 @@ class MidStreamFailure(Exception):
 async def _stream_body(request: web.BaseRequest, timeout: float, state: _BodyState, limit: int):
     """The client's body, each read bounded by ``timeout`` (a stalled uploader
     must not hold an upstream connection forever), in all at most ``limit``
-    bytes (0: no limit; a larger Content-Length was refused before this)."""
+    bytes (0: no limit; a larger Content-Length was refused before this).
+
+    The bytes are the client's own: the public listener never decompresses
+    (``auto_decompress=False``), so a ``Content-Length`` forwarded as it came
+    frames exactly these bytes.  Should the count ever differ from it, the
+    generator raises instead of ending: aiohttp then marks the upstream
+    connection for closing, so the gap can never be filled by the start of
+    another client's request on a pooled connection (request smuggling).
+    """
     content = request.content
     remaining = limit or -1
+    announced = request.content_length  # None for a chunked body
     while True:
         try:
             async with asyncio.timeout(timeout):
@@ -453,7 +479,11 @@ async def _stream_body(request: web.BaseRequest, timeout: float, state: _BodySta
             state.error = ClientBodyError(400, "the request body was cut off")
             raise state.error from err
         if not chunk:
+            if announced is not None and state.sent != announced:
+                raise _FramingError(f"forwarded {state.sent} body bytes, announced {announced}")
+            state.done = True
             return
+        state.sent += len(chunk)
         if remaining >= 0:
             remaining -= len(chunk)
             if remaining < 0:

@@ -67,6 +67,22 @@ def start_wsgi(target: str) -> Upstream:
     return Upstream(port, proc)
 
 
+def start_gunicorn(target: str, *, worker_class: str = "gthread", workers: int = 1, threads: int = 4,
+                   keep_alive: int = 30, extra: tuple[str, ...] = ()) -> Upstream:
+    """Serve a WSGI app factory under gunicorn on a loopback port: ``sync`` or
+    ``gthread`` (keep-alive) workers, as users run Flask in production.
+    gunicorn parses requests differently from Werkzeug's dev server."""
+    port = free_port()
+    args = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+            "--worker-class", worker_class, "--keep-alive", str(keep_alive), "--graceful-timeout", "2",
+            "--log-level", "warning", *extra]
+    if worker_class == "gthread":
+        args += ["--threads", str(threads)]
+    proc = subprocess.Popen([*args, f"{target}()"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(port, proc)
+    return Upstream(port, proc)
+
+
 def stop_process(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:

@@ -1,0 +1,250 @@
+"""Attacks a hostile client makes against the gateway, each checked on both sides:
+the gateway's answer and what a real upstream received.
+
+The upstreams are what users run: Flask under ``gunicorn -k gthread`` (keep-alive
+workers, which read a pooled connection's next request right after the last
+one's body) and under gunicorn ``sync`` workers, plus Werkzeug's own server
+(the ``recorded`` fixture).  The gateway's upstream pool is one connection
+wide where an attack relies on connection reuse, so that reuse is certain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import json
+import struct
+import zlib
+
+import aiohttp
+import pytest
+
+from ..apps.recording_app import deterministic_bytes
+from ..support import start_gunicorn, stop_process
+from .conftest import gateway_config
+
+ADMIN_ORIGIN = "https://admin.example.com"
+ROUTES = (
+    f'  - {{name: admin, path: /api/admin/, upstream: app, cors: {{origins: ["{ADMIN_ORIGIN}"], on_reject: block}}}}\n'
+    '  - {name: api, path: /api/, upstream: app, cors: {origins: "*"}}\n'
+)
+
+
+@pytest.fixture(scope="module")
+def gthread():
+    """The recording Flask app under one gunicorn gthread worker with keep-alive."""
+    server = start_gunicorn("tests.apps.recording_app:create_app", worker_class="gthread", threads=4)
+    yield server
+    stop_process(server.proc)
+
+
+@pytest.fixture(scope="module")
+def gunicorn_sync():
+    """The recording Flask app under two gunicorn sync workers (no keep-alive)."""
+    server = start_gunicorn("tests.apps.recording_app:create_app", worker_class="sync", workers=2,
+                            extra=("--timeout", "30"))
+    yield server
+    stop_process(server.proc)
+
+
+def one_connection_config(upstream_url: str, routes: str = ROUTES, extra: str = "") -> str:
+    """A gateway whose upstream pool holds a single connection: every request reuses it."""
+    return (
+        "listen: {host: 127.0.0.1, port: 0}\n"
+        "admin: {host: 127.0.0.1, port: 0}\n"
+        f"upstreams:\n  app: {{url: \"{upstream_url}\", connect_timeout: 2, read_timeout: 3, max_connections: 1}}\n"
+        + extra
+        + f"routes:\n{routes}"
+    )
+
+
+async def exchange(port: int, raw: bytes, timeout: float = 6.0) -> tuple[int, dict[str, str], bytes]:
+    """Send one raw request on a new connection; the status, headers and body of the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ")[1])
+        headers = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        body = b""
+        if "content-length" in headers:
+            body = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), timeout)
+        elif headers.get("transfer-encoding") == "chunked":
+            while True:
+                size = int((await asyncio.wait_for(reader.readline(), timeout)).strip(), 16)
+                chunk = await asyncio.wait_for(reader.readexactly(size + 2), timeout)
+                if size == 0:
+                    break
+                body += chunk[:-2]
+        return status, headers, body
+    finally:
+        writer.close()
+
+
+def padded_gzip(content: bytes, size: int) -> bytes:
+    """A valid gzip member of exactly ``size`` bytes that inflates to ``content``:
+    the attacker pads the FCOMMENT field to choose the gap between the
+    compressed length (announced) and the inflated length."""
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -15)
+    deflated = deflater.compress(content) + deflater.flush()
+    comment_length = size - 10 - len(deflated) - 8 - 1
+    assert comment_length >= 0, "size too small for the content"
+    header = b"\x1f\x8b\x08\x10" + b"\x00\x00\x00\x00" + b"\x00\xff"  # FLG.FCOMMENT
+    trailer = struct.pack("<II", zlib.crc32(content), len(content))
+    member = header + b"c" * comment_length + b"\x00" + deflated + trailer
+    assert len(member) == size and gzip.decompress(member) == content
+    return member
+
+
+def head_length(echo: dict, request_line: str) -> int:
+    """Bytes of the request head the upstream received, from /echo's view of it."""
+    return len(request_line) + 2 + sum(len(k) + 2 + len(v) + 2 for k, v in echo["headers"].items()) + 2
+
+
+SMUGGLED = b"GET /api/admin/users HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+
+
+def carrier(body: bytes) -> bytes:
+    """The attacker's second request: allowed by policy, with a request hidden in its body."""
+    return (b"POST /api/echo HTTP/1.1\r\nHost: gw\r\nOrigin: https://evil.example\r\nX-Request-Id: carrier-0001\r\n"
+            b"Content-Type: text/plain\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+async def test_compressed_body_cannot_smuggle_a_request_through_a_pooled_connection(make_gateway, gthread):
+    """The attack from the issue: a gzip body whose inflated form is shorter than its
+    Content-Length, sent to a path the upstream answers without reading the body.
+    A gateway that inflates and forwards with the original length leaves the gap
+    to be drained from the next request on the pooled connection, whose body is
+    then run as a request of its own: here an admin call the gateway refuses."""
+    gw = await make_gateway(one_connection_config(gthread.url))
+    gthread.clear()
+    # Dry run: how long is the carrier's head as the upstream receives it?
+    status, _, body = await exchange(gw.port, carrier(b"y" * len(SMUGGLED)))  # the same head as below
+    assert status == 200
+    gap = head_length(json.loads(body), "POST /api/echo HTTP/1.1")
+    # The admin route refuses the evil origin outright.
+    status, _, _ = await exchange(gw.port, b"GET /api/admin/users HTTP/1.1\r\nHost: gw\r\n"
+                                           b"Origin: https://evil.example\r\n\r\n")
+    assert status == 403
+
+    compressed = padded_gzip(b"hi", 2 + gap)
+    attack = (b"POST /api/no-such-endpoint HTTP/1.1\r\nHost: gw\r\nOrigin: https://evil.example\r\n"
+              b"Content-Encoding: gzip\r\nContent-Type: text/plain\r\nContent-Length: "
+              + str(len(compressed)).encode() + b"\r\n\r\n" + compressed)
+    status, _, _ = await exchange(gw.port, attack)
+    assert status == 404  # Flask's own answer, sent before it read the body
+    status, _, body = await exchange(gw.port, carrier(SMUGGLED))
+    assert status == 200
+    echo = json.loads(body)
+    assert echo["method"] == "POST" and echo["body_length"] == len(SMUGGLED)
+
+    seen = [(entry["method"], entry["path"]) for entry in gthread.requests()]
+    assert ("GET", "/api/admin/users") not in seen
+    assert seen == [("POST", "/api/echo"), ("POST", "/api/no-such-endpoint"), ("POST", "/api/echo")]
+    # And the body went upstream as the client sent it: compressed, with its own coding.
+    attack_entry = gthread.requests()[1]
+    assert ["Content-Encoding", "gzip"] in attack_entry["headers"]
+    assert ["Content-Length", str(len(compressed))] in attack_entry["headers"]
+
+
+async def test_compressed_body_cannot_capture_the_next_clients_request(make_gateway, gthread):
+    """The capture variant: the victim's request (with its cookie and token) must
+    reach the upstream as a request of its own and get its own answer, never be
+    swallowed as the rest of the attacker's body."""
+    gw = await make_gateway(one_connection_config(gthread.url))
+    gthread.clear()
+    victim = (b"GET /api/echo HTTP/1.1\r\nHost: gw\r\nOrigin: https://app.example\r\n"
+              b"Cookie: session=victim-secret\r\nAuthorization: Bearer victim-token\r\n\r\n")
+    compressed = padded_gzip(b"{}", 2 + 40)  # 40 bytes of the victim's head would be swallowed
+    attack = (b"POST /api/no-such-endpoint HTTP/1.1\r\nHost: gw\r\nContent-Encoding: gzip\r\n"
+              b"Content-Length: " + str(len(compressed)).encode() + b"\r\n\r\n" + compressed)
+    status, _, _ = await exchange(gw.port, attack)
+    assert status == 404
+    status, _, body = await exchange(gw.port, victim)
+    assert status == 200
+    echo = json.loads(body)
+    assert echo["method"] == "GET"
+    assert echo["headers"]["Cookie"] == "session=victim-secret"
+    entries = gthread.requests()
+    assert [(e["method"], e["path"]) for e in entries] == [("POST", "/api/no-such-endpoint"), ("GET", "/api/echo")]
+
+
+@pytest.mark.parametrize("incompressible", [False, True])
+async def test_gzip_uploads_arrive_byte_for_byte_and_pin_no_worker(make_gateway, gthread, incompressible):
+    gw = await make_gateway(one_connection_config(gthread.url))
+    content = deterministic_bytes(200_000, seed=7) if incompressible else b"abc" * 100_000
+    compressed = gzip.compress(content)
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        for _ in range(2):  # the second one reuses the pooled connection
+            async with asyncio.timeout(2.5):  # well under read_timeout: no worker waits for bytes
+                async with session.post(gw.url + "/api/sha256", data=compressed,
+                                        headers={"Content-Encoding": "gzip"}) as response:
+                    assert response.status == 200
+                    answer = await response.json()
+            assert answer == {"sha256": hashlib.sha256(compressed).hexdigest(), "length": len(compressed)}
+
+
+async def test_deflate_body_is_forwarded_untouched(make_gateway, recorded):
+    gw = await make_gateway(gateway_config(recorded.url, ROUTES))
+    compressed = zlib.compress(b"payload " * 1000)
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        async with session.post(gw.url + "/api/sha256", data=compressed,
+                                headers={"Content-Encoding": "deflate"}) as response:
+            assert response.status == 200
+            assert await response.json() == {"sha256": hashlib.sha256(compressed).hexdigest(),
+                                              "length": len(compressed)}
+
+
+async def test_connection_is_not_reused_when_the_upstream_answers_before_the_body_is_sent(make_gateway):
+    """Defence in depth, whatever the body path: an upstream that answers before it
+    read the body (and treats whatever comes next as a new request, as a naive
+    keep-alive server does) must never get another request on that connection,
+    or the unsent rest of the body would be read as one."""
+    connections = 0
+    request_lines: list[str] = []
+
+    async def serve(reader, writer):
+        nonlocal connections
+        connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                request_lines.append(head.split(b"\r\n", 1)[0].decode("latin-1"))
+                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")  # the body is never read
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        gw = await make_gateway(one_connection_config(f"http://127.0.0.1:{port}"))
+        reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+        hidden = b"GET /api/admin/users HTTP/1.1\r\nHost: x\r\n\r\n"
+        # The first body byte goes out with the head (aiohttp sends them
+        # together); the rest only after the upstream has answered.
+        writer.write(b"POST /api/upload HTTP/1.1\r\nHost: gw\r\nContent-Length: " + str(len(hidden) + 1).encode()
+                     + b"\r\n\r\n\n")
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 404 ")
+        writer.write(hidden)
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.close()
+        status, _, _ = await exchange(gw.port, b"GET /api/second HTTP/1.1\r\nHost: gw\r\n\r\n")
+        assert status == 404
+        assert request_lines == ["POST /api/upload HTTP/1.1", "GET /api/second HTTP/1.1"]
+        assert connections == 2
+    finally:
+        server.close()
+        await server.wait_closed()
