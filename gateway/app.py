@@ -24,6 +24,8 @@ with ``admin.token`` set, /metrics needs it as a bearer token (``admin_applicati
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import dataclasses
 import hmac
@@ -67,6 +69,15 @@ def _new_request_id() -> str:
 
 _BAD_PATH = "bad request path: dot-segments and backslashes are refused\n"
 _NO_ROUTE = "no route matches this request\n"
+_BAD_HEADER = "bad request header: header values must be valid UTF-8\n"
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def merge_vary(headers: CIMultiDict, tokens: tuple[str, ...]) -> None:
@@ -246,6 +257,15 @@ class Gateway:
             response = _answer(400, "unsupported Transfer-Encoding: only chunked is accepted\n", None, request_id)
             response.force_close()
             return response
+        for _, value in request.raw_headers:
+            if not value.isascii() and not _is_utf8(value):
+                # aiohttp reads such bytes as surrogates and its client drops
+                # them when writing: the upstream would get another value
+                # (another Host, another Origin) than the one judged here.
+                self.metrics.client_refused("malformed_request")
+                response = _answer(400, _BAD_HEADER, None, request_id)
+                response.force_close()
+                return response
         path = normalize_path(raw_path.partition("?")[0])
         if path is None:
             return self._refuse(request, outcome, request_id, origins, 400, _BAD_PATH)
@@ -257,11 +277,17 @@ class Gateway:
         mode = route.mode
         if _is_websocket(request):
             return await self._websocket(request, route, outcome, request_id, origins)
+        policy = route.policy
+        csrf = route.route.csrf == "sec-fetch-site" and method not in _SAFE_METHODS
         if mode == "off":
             if origins:
                 outcome.kind = (Kind.PREFLIGHT if _is_preflight(request) else Kind.ACTUAL).value
+            # csrf is not CORS: it holds in every mode (off: judged by the
+            # route's origins, nothing else of its policy is applied).
+            if csrf and _cross_site_forgery(headers.get("Sec-Fetch-Site"), bool(origins),
+                                            policy.actual(method, origins) if origins else policy.non_cors):
+                return _answer(403, _CSRF_REFUSED, None, request_id)
             return await self._forward(request, route, outcome, request_id, _decorator(None, False, request_id))
-        policy = route.policy
         if not origins:
             decision = policy.non_cors
         elif method == "OPTIONS" and "Access-Control-Request-Method" in headers:
@@ -276,6 +302,11 @@ class Gateway:
         outcome.judged(decision)
 
         if mode == "shadow":
+            if csrf and decision.kind is not Kind.PREFLIGHT and _cross_site_forgery(
+                headers.get("Sec-Fetch-Site"), bool(origins), decision
+            ):
+                # Shadow adds no CORS headers (the upstream's pass through), and so neither does this 403.
+                return _answer(403, _CSRF_REFUSED, None, request_id)
             return await self._forward(
                 request, route, outcome, request_id, self._shadow_comparer(request, route, decision, origins, request_id)
             )
@@ -285,7 +316,7 @@ class Gateway:
             return _answer(decision.status, decision.message, decision, request_id)
         if decision.allowed is False and route.route.cors.on_reject == "block":
             return _answer(403, decision.message, decision, request_id)
-        if route.route.csrf == "sec-fetch-site" and method not in _SAFE_METHODS and _cross_site_forgery(
+        if csrf and _cross_site_forgery(
             headers.get("Sec-Fetch-Site"), bool(origins), decision
         ):
             return _answer(403, _CSRF_REFUSED, decision, request_id)
@@ -373,6 +404,16 @@ class Gateway:
         off`` routes pass it through).  A handshake without Origin is not from
         a browser and passes.
         """
+        problem = _bad_websocket_handshake(request)
+        if problem is not None:
+            # Refused before anything is opened upstream; a client error, so
+            # logged at DEBUG only (a scanner cannot fill the error log).
+            log.debug("refused a malformed WebSocket handshake (%s, request %s)", problem, request_id)
+            self.metrics.client_refused("malformed_request")
+            response = _answer(400, f"bad WebSocket handshake: {problem}\n", None, request_id)
+            if problem.startswith("Sec-WebSocket-Version"):
+                response.headers["Sec-WebSocket-Version"] = "13"  # RFC 6455 4.4: the versions we speak
+            return response
         if route.mode != "off" and origins:
             decision = route.policy.actual("GET", origins)
             outcome.judged(decision)
@@ -777,6 +818,26 @@ def _is_websocket(request: web.BaseRequest) -> bool:
         and request.method == "GET"
         and "upgrade" in {t.strip().lower() for t in headers.get("Connection", "").split(",")}
     )
+
+
+def _bad_websocket_handshake(request: web.BaseRequest) -> str | None:
+    """What is wrong with a client's WebSocket handshake (RFC 6455 4.1), or None."""
+    headers = request.headers
+    if request.version != HttpVersion11:
+        return "HTTP/1.1 is required"
+    versions = headers.getall("Sec-WebSocket-Version", ())
+    if len(versions) != 1 or versions[0].strip() != "13":
+        return "Sec-WebSocket-Version must be 13"
+    keys = headers.getall("Sec-WebSocket-Key", ())
+    if len(keys) != 1:
+        return "exactly one Sec-WebSocket-Key is required"
+    try:
+        key = base64.b64decode(keys[0].strip(), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 16:
+        return "Sec-WebSocket-Key must be 16 bytes in base64"
+    return None
 
 
 def _is_preflight(request: web.BaseRequest) -> bool:

@@ -248,3 +248,106 @@ async def test_connection_is_not_reused_when_the_upstream_answers_before_the_bod
     finally:
         server.close()
         await server.wait_closed()
+
+
+HOST_ROUTES = (
+    '  - {name: admin-host, host: admin.example.com, path: /, upstream: app,'
+    ' cors: {origins: ["https://admin.example.com"], on_reject: block}}\n'
+    '  - {name: api, path: /api/, upstream: app, cors: {origins: "*"}}\n'
+)
+
+
+@pytest.mark.parametrize("raw_header", [
+    b"Host: admin.example\xff.com",  # routed on one host, forwarded as another
+    b"X-User: caf\xe9",  # latin-1, not UTF-8
+    b"Origin: https://app.example\xc3",  # a cut UTF-8 sequence
+])
+async def test_header_values_that_are_not_utf8_are_refused(make_gateway, recorded, raw_header):
+    gw = await make_gateway(gateway_config(recorded.url, HOST_ROUTES))
+    if not raw_header.startswith(b"Host:"):
+        raw_header = b"Host: gw\r\n" + raw_header
+    status, headers, body = await exchange(gw.port, b"GET /api/echo HTTP/1.1\r\n" + raw_header + b"\r\n\r\n")
+    assert status == 400
+    assert body == b"bad request header: header values must be valid UTF-8\n"
+    assert headers["connection"] == "close"
+    assert recorded.requests() == []
+
+
+async def test_utf8_header_values_arrive_unchanged(make_gateway, recorded):
+    gw = await make_gateway(gateway_config(recorded.url, HOST_ROUTES))
+    status, _, body = await exchange(gw.port, "GET /api/echo HTTP/1.1\r\nHost: gw\r\nX-User: café ✓\r\n\r\n"
+                                     .encode("utf-8"))
+    assert status == 200
+    (entry,) = recorded.requests()
+    sent = dict(entry["headers"])
+    # WSGI hands header values over as latin-1 of the bytes received.
+    assert sent["X-User"].encode("latin-1").decode("utf-8") == "café ✓"
+
+
+CSRF_ROUTES = (
+    '  - {name: shadow, path: /api/echo, upstream: app, csrf: sec-fetch-site,'
+    ' cors: {origins: ["https://app.example.com"], mode: shadow}}\n'
+    '  - {name: open, path: /public/, upstream: app, csrf: sec-fetch-site,'
+    ' cors: {origins: ["https://app.example.com"], mode: "off"}}\n'
+)
+
+
+@pytest.mark.parametrize("path", ["/api/echo", "/public/echo"])
+async def test_csrf_holds_in_shadow_and_off_modes(make_gateway, recorded, path):
+    """csrf is independent of CORS headers: a cross-site form POST is stopped in every mode."""
+    gw = await make_gateway(gateway_config(recorded.url, CSRF_ROUTES))
+    forgery = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site",
+               "Content-Type": "application/x-www-form-urlencoded"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(gw.url + path, data="amount=1000", headers=forgery) as response:
+            assert response.status == 403
+            assert await response.text() == ("cross-site request refused: unsafe method from an origin this route "
+                                             "does not allow (csrf)\n")
+            assert "Access-Control-Allow-Origin" not in response.headers
+        assert recorded.requests() == []
+        allowed = dict(forgery, Origin="https://app.example.com")
+        async with session.post(gw.url + path, data="amount=1", headers=allowed) as response:
+            assert response.status == 200
+        async with session.post(gw.url + path, data="x", headers={"Sec-Fetch-Site": "same-origin"}) as response:
+            assert response.status == 200
+    assert [e["method"] for e in recorded.requests()] == ["POST", "POST"]
+
+
+WS_ROUTES = '  - {name: ws, path: /ws/, upstream: app, cors: {origins: ["https://app.example.com"]}}\n'
+WS_KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
+
+
+@pytest.mark.parametrize("headers, problem", [
+    (b"", "Sec-WebSocket-Version must be 13"),
+    (b"Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: " + WS_KEY + b"\r\n", "Sec-WebSocket-Version must be 13"),
+    (b"Sec-WebSocket-Version: 13\r\n", "exactly one Sec-WebSocket-Key is required"),
+    (b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: c2hvcnQ=\r\n", "Sec-WebSocket-Key must be 16 bytes in base64"),
+    (b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: !!notbase64!!!!!!!!!!!==\r\n",
+     "Sec-WebSocket-Key must be 16 bytes in base64"),
+])
+async def test_malformed_websocket_handshake_is_refused_before_the_upstream(make_gateway, caplog, headers,
+                                                                           problem):
+    contacted = 0
+
+    async def serve(reader, writer):
+        nonlocal contacted
+        contacted += 1
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        gw = await make_gateway(gateway_config(f"http://127.0.0.1:{port}", WS_ROUTES))
+        caplog.set_level("DEBUG")
+        status, answer_headers, body = await exchange(
+            gw.port, b"GET /ws/chat HTTP/1.1\r\nHost: gw\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + headers + b"\r\n")
+        assert status == 400
+        assert body == f"bad WebSocket handshake: {problem}\n".encode()
+        if "Version" in problem:
+            assert answer_headers["sec-websocket-version"] == "13"
+        assert contacted == 0
+        assert not [r for r in caplog.records if r.levelname in ("ERROR", "WARNING")]
+    finally:
+        server.close()
+        await server.wait_closed()
