@@ -67,7 +67,7 @@ def _new_request_id() -> str:
     return f"{_ids.getrandbits(64):016x}"
 
 
-_BAD_PATH = "bad request path: dot-segments and backslashes are refused\n"
+_BAD_PATH = "bad request path: dot-segments, backslashes, '#', control characters and invalid UTF-8 are refused\n"
 _NO_ROUTE = "no route matches this request\n"
 _BAD_HEADER = "bad request header: header values must be valid UTF-8\n"
 

@@ -109,7 +109,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     table = RouteTable(config)
     path = normalize_path(args.path.partition("?")[0])
     if path is None:
-        print("route: (none)  -- the path is refused with 400 (dot-segments or backslashes)")
+        print("route: (none)  -- the path is refused with 400 (dot-segments, backslashes, '#', control characters "
+              "or invalid UTF-8)")
         print("decision: rejected")
         print("reason: no_route")
         return 0

@@ -37,7 +37,8 @@ import re2
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .origins import QUIET_RE2, Pattern, PatternError, parse_pattern, regex_matches_any
+from .origins import Pattern, PatternError, parse_pattern, regex_matches_any
+from .pathregex import compile_path_regex
 
 __all__ = [
     "ConfigError",
@@ -760,7 +761,7 @@ class _Compiler:
             self.error(f"{base}.path", 'must start with "/"')
         if route.path_regex is not None:
             try:
-                re2.compile(route.path_regex, options=QUIET_RE2)
+                compile_path_regex(route.path_regex)  # Python-like \d, \w, \s and "." (gateway/pathregex.py)
             except re2.error as err:
                 detail = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else str(err)
                 self.error(f"{base}.path_regex", f"invalid regex (RE2 syntax): {detail}")

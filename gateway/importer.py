@@ -60,6 +60,7 @@ from .origins import (
     parse_pattern,
     regex_matches_any,
 )
+from .pathregex import PathRegexError, compile_path_regex
 
 __all__ = ["Finding", "ImportResult", "SourceError", "import_app", "import_app_traced", "run_import"]
 
@@ -756,10 +757,20 @@ def _anchored_already(pattern: str) -> bool:
 # --------------------------------------------------------------------------
 
 
-def runs_on_re2(findings, regex: str, site: Site, what: str, consequence: str) -> bool:
-    """Whether the gateway can compile ``regex``; if not, an untranslatable finding says so."""
+def runs_on_re2(findings, regex: str, site: Site, what: str, consequence: str, *, path: bool = False) -> bool:
+    """Whether the gateway can compile ``regex``; if not, an untranslatable finding says so.
+
+    ``path``: a ``path_regex``, compiled as the gateway compiles those
+    (``gateway.pathregex``: Python's Unicode classes, or a refusal saying why).
+    """
     try:
-        re2.compile(regex, options=QUIET_RE2)
+        if path:
+            compile_path_regex(regex)
+        else:
+            re2.compile(regex, options=QUIET_RE2)
+    except PathRegexError as err:
+        findings.add(site, UNTRANSLATABLE, f"{what} cannot run on RE2 ({err}); {consequence}")
+        return False
     except re2.error:
         findings.add(site, UNTRANSLATABLE, f"{what} cannot run on RE2 (backreferences or lookaround); {consequence}")
         return False
@@ -1554,14 +1565,45 @@ def _conditional(file: SourceFile, node: ast.AST) -> bool:
 _RULE_VARIABLE = re.compile(
     r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*)(?:\((?P<args>.*?)\))?:)?(?P<variable>[a-zA-Z_][a-zA-Z0-9_]*)>"
 )
+# Werkzeug 3.1's converter regexes (werkzeug/routing/converters.py).  The
+# emitted path_regex is compiled by gateway.pathregex, so \d is Unicode as in
+# Python's re (<int:id> serves /users/١) and these accept exactly what the
+# converters' regexes accept.  PathConverter's "[^/].*?" (no DOTALL: "." stops
+# at "\n") becomes "[^/][^\n]*": the gateway's "." matches "\n".
 _CONVERTERS = {
     "default": "[^/]+",
     "string": "[^/]+",
     "int": r"\d+",
     "float": r"\d+\.\d+",
-    "path": "[^/].*",
+    "path": "[^/][^\\n]*",
     "uuid": "[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}",
 }
+# Positional parameters of each converter's __init__ after ``map``.
+_CONVERTER_PARAMS = {
+    "default": ("minlength", "maxlength", "length"),
+    "string": ("minlength", "maxlength", "length"),
+    "int": ("fixed_digits", "min", "max", "signed"),
+    "float": ("min", "max", "signed"),
+    "path": (),
+    "uuid": (),
+}
+_RE2_MAX_REPEAT = 1000  # RE2 refuses {n} above this
+# werkzeug.routing.rules._converter_args_re, and its _pythonize.
+_CONVERTER_ARG = re.compile(
+    r"""
+    \s*
+    ((?P<name>\w+)\s*=\s*)?
+    (?P<value>
+        True|False|
+        \d+.\d+|
+        \d+.|
+        \d+|
+        [\w\d_.]+|
+        [urUR]?(?P<stringval>"[^"]*?"|'[^']*')
+    )\s*,
+    """,
+    re.VERBOSE,
+)
 _RE2_SPECIAL = set(".^$*+?()[]{}|\\")
 _CONVERTER_SAMPLES = {"int": "1", "float": "1.5", "uuid": "00000000-0000-0000-0000-000000000000"}
 
@@ -1571,20 +1613,104 @@ def regex_escape(text: str) -> str:
     return "".join("\\" + c if c in _RE2_SPECIAL else c for c in text)
 
 
+def _converter_value(text: str) -> Any:
+    constants = {"None": None, "True": True, "False": False}
+    if text in constants:
+        return constants[text]
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    if text[:1] == text[-1:] and text[:1] in ("'", '"'):
+        text = text[1:-1]
+    return text
+
+
+def converter_args(text: str) -> tuple[list, dict] | None:
+    """Werkzeug's ``parse_converter_args``: (positional, keyword) values, or None if it would refuse them."""
+    text += ","
+    args: list = []
+    kwargs: dict = {}
+    position = 0
+    for item in _CONVERTER_ARG.finditer(text):
+        if item.start() != position:
+            return None
+        value = item.group("stringval")
+        value = _converter_value(item.group("value") if value is None else value)
+        if item.group("name"):
+            kwargs[item.group("name")] = value
+        else:
+            args.append(value)
+        position = item.end()
+    return args, kwargs  # like Werkzeug, text after the last argument it reads is ignored
+
+
+def _length(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def converter_regex(converter: str, args_text: str) -> str | None:
+    """The regex Werkzeug 3.1's ``converter`` matches a variable with, or None if unknown or unreadable.
+
+    ``int``/``float``: ``signed`` adds ``-?``; ``fixed_digits``, ``min`` and
+    ``max`` leave the regex alone, as in Werkzeug, which matches the rule on
+    the regex and then answers 404 (it tries no other rule) when
+    ``to_python`` refuses the value.  ``default``/``string``: ``minlength``,
+    ``maxlength`` and ``length`` are part of the regex (``[^/]{2}``), so a
+    value of another length goes to the next rule, as in Werkzeug.
+    """
+    parsed = converter_args(args_text) if args_text.strip() else ([], {})
+    if parsed is None:
+        return None
+    args, kwargs = parsed
+    if converter == "any":
+        if kwargs or not args:
+            return None
+        return "(?:" + "|".join(regex_escape(str(choice)) for choice in args) + ")"
+    if converter not in _CONVERTERS:
+        return None
+    params = _CONVERTER_PARAMS[converter]
+    if len(args) > len(params) or any(name not in params for name in kwargs):
+        return None
+    values = {**dict(zip(params, args)), **kwargs}
+    if converter in ("int", "float"):
+        return ("-?" if values.get("signed") else "") + _CONVERTERS[converter]
+    if converter in ("default", "string") and values:
+        if values.get("length") is not None:
+            length = _length(values["length"])
+            repeat = None if length is None else f"{{{length}}}"
+        else:
+            low = _length(values.get("minlength", 1))
+            high = None if values.get("maxlength") is None else _length(values["maxlength"])
+            bad_high = values.get("maxlength") is not None and high is None
+            repeat = None if low is None or bad_high else f"{{{low},{'' if high is None else high}}}"
+        if repeat is None or any(int(n) > _RE2_MAX_REPEAT for n in re.findall(r"\d+", repeat)):
+            return None
+        return "[^/]" + repeat
+    return _CONVERTERS[converter]
+
+
 def rule_regex(rule: str, site: Site, findings: Findings) -> str:
     """A Flask URL rule as a full-match path regex (converters as Werkzeug defines them)."""
+    rule = re.sub("/{2,}", "/", rule)  # Werkzeug merges repeated slashes in rules (merge_slashes)
     out, position = [], 0
     for match in _RULE_VARIABLE.finditer(rule):
         out.append(regex_escape(rule[position : match.start()]))
         converter = match.group("converter") or "default"
-        args = match.group("args") or ""
-        if converter == "any":
-            choices = [c.strip().strip("'\"") for c in args.split(",") if c.strip()]
-            out.append("(?:" + "|".join(regex_escape(c) for c in choices) + ")")
-        elif converter in ("int", "float") and "signed=True" in args.replace(" ", ""):
-            out.append("-?" + _CONVERTERS[converter])
-        elif converter in _CONVERTERS:
-            out.append(_CONVERTERS[converter])
+        regex = converter_regex(converter, match.group("args") or "")
+        if regex is not None:
+            out.append(regex)
+        elif converter in _CONVERTERS or converter == "any":
+            fallback = _CONVERTERS.get(converter, "[^/]+")
+            out.append(fallback)
+            findings.add(site, WARNING, f"URL converter {match.group(0)!r} in {rule!r}: its arguments could not be "
+                         f"translated; matched as {fallback}; fix path_regex by hand if Werkzeug matches less")
         else:
             out.append("[^/]+")
             findings.add(site, WARNING, f"custom URL converter {converter!r} in {rule!r}: matched as one path "
@@ -1836,7 +1962,7 @@ class RouteBuilder:
             group = "(?i:" if isinstance(pattern, Regex) and pattern.ignorecase else "(?:"
             regex = f"{group}{source})(?s:.*)"
             if not runs_on_re2(self.findings, regex, site, f"resource regex {quoted(source)}",
-                                     "no route emitted: add a route with a path_regex RE2 accepts"):
+                               "no route emitted: add a route with a path_regex RE2 accepts", path=True):
                 return None
             return None, regex, "flask-cors: re.match, a prefix match"
         if not pattern.startswith("/"):

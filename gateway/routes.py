@@ -1,4 +1,4 @@
-"""The route table: which route (and so which policy and upstream) a request takes.
+r"""The route table: which route (and so which policy and upstream) a request takes.
 
 Routes are tried in file order; the first match wins.  ``path`` is a prefix
 that respects segment boundaries (``/api`` matches ``/api`` and ``/api/x`` but
@@ -7,12 +7,32 @@ must match the whole path (RE2, linear time), and an optional ``host`` must
 equal the request's host name (port ignored).  Matching is case-sensitive,
 as URL paths are: ``/API/`` never takes ``/api/``'s policy.
 
-Routes are matched on the path *as the upstream will read it*: Flask (and
-most frameworks) percent-decode the path, and Werkzeug merges repeated
-slashes, so ``normalize_path`` does the same for matching, while the raw path
-is forwarded untouched.  A path with dot-segments (``/public/../admin``,
-``/public/%2e%2e/admin``) or a backslash is refused with 400: upstreams
-disagree on how to resolve those, so no policy could be applied safely.
+Routes are matched on the path *as the upstream will route on it*.  A WSGI
+server (gunicorn) percent-decodes the request-target's path to bytes
+(``PATH_INFO``, latin-1 of those bytes) and Werkzeug decodes them as UTF-8,
+so ``normalize_path`` percent-decodes to bytes (raw non-ASCII bytes count as
+the bytes they are) and decodes them as strict UTF-8; Werkzeug merges
+repeated slashes (it redirects to the merged path), so they are merged for
+matching.  (Werkzeug first tries the path as sent, where a ``<path:...>``
+converter takes an empty segment: ``/api/admin//users/5`` is served by
+``/api/<path:rest>`` while the merged path takes ``/api/admin/users/<int:id>``'s
+route, the narrower one; tests/unit/test_path_agreement.py pins this.)  The
+raw path is forwarded untouched.  Refused with 400, because
+upstreams disagree on them or would read them differently from this code:
+
+* dot-segments (``/public/../admin``, ``/public/%2e%2e/admin``) and
+  backslashes (raw or ``%5C``): resolved differently by each upstream;
+* ``#`` in the target: a fragment to most servers (gunicorn cuts the path
+  there), so the upstream routes on less than was sent;
+* control characters (``%00``-``%1F``, ``%7F``, raw too): cut, refused or
+  passed on depending on the server, and ``\n`` ends ``.`` in Python regexes;
+* invalid UTF-8 (``%FF``, a lone ``%C3``): Werkzeug turns it into U+FFFD,
+  other stacks into latin-1 or an error; no one path to match.
+
+``path_regex`` is compiled by ``gateway.pathregex.compile_path_regex``: ``.``
+matches every character and ``\d``, ``\w``, ``\s`` are Unicode, as in
+Python's ``re`` (Werkzeug's ``<int:id>`` serves ``/users/١``), so a path the
+upstream routes to a narrow route cannot skip it for a broader one.
 
 Pure code: the gateway and ``cors-gateway explain`` share it.
 """
@@ -21,33 +41,47 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-
-import re2
+from urllib.parse import unquote_to_bytes
 
 from .cache import DecisionCache
 from .config import GatewayConfig, Route
-from .origins import QUIET_RE2
+from .pathregex import compile_path_regex
 from .policy import CorsPolicy
 
 __all__ = ["CompiledRoute", "RouteTable", "normalize_path"]
 
-_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _SLASHES = re.compile(r"//+")
-
-
-def _decode(match: re.Match) -> str:
-    return chr(int(match.group(1), 16))
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def normalize_path(path: str) -> str | None:
-    """The path to match routes on, or None if the request must be refused (400)."""
-    if not path.startswith("/"):
-        return None
-    if "%" not in path and "//" not in path and "/." not in path and "\\" not in path:
+    """The path to match routes on, or None if the request must be refused (400).
+
+    ``path``: the request-target before ``?`` as aiohttp gives it (the raw
+    bytes decoded as UTF-8 with ``surrogateescape``).
+    """
+    if (
+        path[:1] == "/"
+        and path.isascii()
+        and path.isprintable()  # on ASCII: no control character
+        and "%" not in path
+        and "//" not in path
+        and "/." not in path
+        and "\\" not in path
+        and "#" not in path
+    ):
         return path  # the common case: nothing to do
-    if "%" in path:
-        path = _ESCAPE.sub(_decode, path)
-    if "\\" in path:
+    if not path.startswith("/") or "#" in path or "\\" in path:
+        return None
+    try:
+        raw = path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
+        return None
+    try:
+        path = unquote_to_bytes(raw).decode("utf-8")  # gunicorn's unquote, Werkzeug's UTF-8
+    except UnicodeDecodeError:
+        return None
+    if "\\" in path or _CONTROL.search(path) is not None:
         return None
     if "//" in path:
         path = _SLASHES.sub("/", path)
@@ -76,7 +110,7 @@ class _PathMatcher:
 
     def __init__(self, route: Route):
         self.host = route.host
-        self.regex = re2.compile(route.path_regex, options=QUIET_RE2) if route.path_regex is not None else None
+        self.regex = compile_path_regex(route.path_regex) if route.path_regex is not None else None
         path = route.path or "/"
         if path.endswith("/"):
             self.prefix, self.exact = path, None

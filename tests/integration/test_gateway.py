@@ -550,12 +550,13 @@ async def raw_request(port: int, request_line: str, headers: dict[str, str]) -> 
 @pytest.mark.parametrize(
     "path",
     ["/public/../blocked/echo", "/public/%2e%2e/blocked/echo", "/public%2f..%2fblocked/echo", "/public/..\\blocked/echo",
-     "/public%5c..%5cblocked/echo"],
+     "/public%5c..%5cblocked/echo", "/public/%E9", "/public/%C3", "/public/%0Aecho", "/public/%00", "/public/%7F",
+     "/public/echo#x"],
 )
 async def test_paths_that_could_switch_route_are_refused(gw, recorded, path):
     status, headers, body = await raw_request(gw.port, f"GET {path} HTTP/1.1", {"Origin": ALLOWED})
     assert status == 400
-    assert body == b"bad request path: dot-segments and backslashes are refused\n"
+    assert body == b"bad request path: dot-segments, backslashes, '#', control characters and invalid UTF-8 are refused\n"
     # Judged by defaults.cors like a 404, so the page can read the 400.
     assert headers["Access-Control-Allow-Origin"] == ALLOWED
     assert seen_paths(recorded) == []

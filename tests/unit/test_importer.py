@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 import pytest
 import yaml
@@ -26,10 +27,12 @@ from gateway.importer import (
     ImportResult,
     SourceError,
     import_app,
+    converter_regex,
     probably_regex,
     resource_sort_key,
 )
-from gateway.routes import RouteTable
+from gateway.pathregex import compile_path_regex
+from gateway.routes import RouteTable, normalize_path
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "gateway"]
@@ -656,7 +659,7 @@ def test_cors_on_a_blueprint_covers_its_views_only(tmp_path):
     """)
     uuid = "[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}"
     assert routes(result) == [
-        (("re", f"/api/users/{uuid}/files/[^/].*"),
+        (("re", f"/api/users/{uuid}/files/[^/][^\\n]*"),
          {"origins": ["https://a.example.com"], "methods": ["GET", "HEAD", "POST", "OPTIONS"], "allow_headers": "*"}),
         CATCH_ALL,
     ]
@@ -971,3 +974,138 @@ def test_cli_exit_2_on_syntax_error_and_missing_path(tmp_path):
     missing = cli("import", str(tmp_path / "nope"))
     assert missing.returncode == 2
     assert missing.stderr == f"cors-gateway import: {tmp_path / 'nope'}: no such file or directory\n"
+
+
+# --------------------------------------------------------------------------
+# Werkzeug converters as path regexes: exactly what Werkzeug 3.1 accepts
+# --------------------------------------------------------------------------
+
+CONVERTER_CASES = [
+    # (converter, arguments, emitted regex)
+    ("default", "", "[^/]+"),
+    ("string", "", "[^/]+"),
+    ("string", "length=2", "[^/]{2}"),
+    ("string", "2", "[^/]{2,}"),
+    ("string", "minlength=2, maxlength=4", "[^/]{2,4}"),
+    ("string", "maxlength=3", "[^/]{1,3}"),
+    ("int", "", r"\d+"),
+    ("int", "signed=True", r"-?\d+"),
+    ("int", "fixed_digits=4", r"\d+"),  # Werkzeug checks the length after matching (then 404, no other rule)
+    ("int", "min=1, max=10", r"\d+"),
+    ("int", "4, 1, 9999, True", r"-?\d+"),
+    ("float", "", r"\d+\.\d+"),
+    ("float", "signed=True", r"-?\d+\.\d+"),
+    ("float", "min=0.5", r"\d+\.\d+"),
+    ("path", "", "[^/][^\\n]*"),
+    ("uuid", "", "[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}"),
+    ("any", "about, help", "(?:about|help)"),
+    ("any", "'a.b', \"c,d\", 'x+y', é", r"(?:a\.b|c,d|x\+y|é)"),
+]
+CONVERTER_SAMPLES = [
+    "", "1", "12", "1234", "12345", "-1", "--1", "+1", "١", "١٢٣٤", "١٢٣٤٥", "-١", "１２", "߀", "²", "Ⅻ", "½", "1.5",
+    "١.٥", "-1.5", "1.", ".5", "1e5", "x", "ab", "abc", "abcd", "abcde", "é", "ßx", "中文", "a b", "a\nb", "\n",
+    "a\x85b", "a\u2028", "a/b", "/a", "a/", "about", "help", "abouthelp", "a.b", "aXb", "c,d", "x+y", "xy",
+    "123e4567-e89b-12d3-a456-426614174000", "123E4567-E89B-12D3-A456-426614174000",
+    "123e4567e89b12d3a456426614174000", "123e4567-e89b-12d3-a456-42661417400", "١23e4567-e89b-12d3-a456-426614174000",
+]
+
+
+@pytest.mark.parametrize(("converter", "args", "regex"), CONVERTER_CASES)
+def test_converter_regex_accepts_what_werkzeug_accepts(converter, args, regex):
+    from werkzeug.routing import Map
+    from werkzeug.routing.rules import parse_converter_args
+
+    assert converter_regex(converter, args) == regex
+    url_map = Map()
+    positional, keywords = parse_converter_args(args) if args else ((), {})
+    werkzeug = url_map.converters[converter](url_map, *positional, **keywords)
+    # How Werkzeug's matcher runs it: Python's re, .match with \Z (no DOTALL).
+    werkzeug_regex = re.compile(f"(?:{werkzeug.regex})\\Z")
+    ours = compile_path_regex(regex)
+    for sample in CONVERTER_SAMPLES:
+        assert (ours.fullmatch(sample) is not None) == (werkzeug_regex.match(sample) is not None), (regex, sample)
+
+
+@pytest.mark.parametrize(("converter", "args"), [("string", "length=2000"), ("int", "bogus=1"), ("path", "x"),
+                                                 ("any", "x+y"),
+                                                 ("any", ""), ("unknown", "")])
+def test_converter_regex_unknown_or_untranslatable(converter, args):
+    assert converter_regex(converter, args) is None
+
+
+def test_converter_routes_follow_flask_on_unicode_paths(tmp_path):
+    source = """
+        from flask import Flask
+        from flask_cors import cross_origin
+        app = Flask(__name__)
+
+        @app.route("/users/<int:uid>")
+        @cross_origin(origins="https://admin.example.com")
+        def user(uid):
+            return "u"
+
+        @app.route("/prices/<float(signed=True):p>")
+        @cross_origin(origins="https://a.example.com")
+        def price(p):
+            return "p"
+
+        @app.route("/lang/<string(length=2):code>")
+        @cross_origin(origins="https://a.example.com")
+        def lang(code):
+            return "l"
+
+        @app.route("/café/<name>")
+        @cross_origin(origins="https://a.example.com")
+        def cafe(name):
+            return "c"
+
+        @app.route("/kind/<any(a, 'b.c'):k>")
+        @cross_origin(origins="https://a.example.com")
+        def kind(k):
+            return "k"
+
+        @app.route("/obj/<uuid:u>")
+        @cross_origin(origins="https://a.example.com")
+        def obj(u):
+            return "o"
+
+        @app.route("/<path:rest>")
+        @cross_origin(origins="*")
+        def anything(rest):
+            return "a"
+    """
+    result = imported(tmp_path, source)
+    assert [scope for scope, _ in routes(result)[:7]] == [
+        ("re", r"/users/\d+"), ("re", r"/prices/-?\d+\.\d+"), ("re", "/lang/[^/]{2}"), ("re", "/café/[^/]+"),
+        ("re", r"/kind/(?:a|b\.c)"), ("re", "/obj/[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-"
+                                            "[A-Fa-f0-9]{12}"), ("re", "/[^/][^\\n]*"),
+    ]
+    namespace: dict = {"__name__": "importer_snippet"}
+    exec(compile(textwrap.dedent(source), "snippet", "exec"), namespace)  # noqa: S102 - the test runs it, the importer never does
+    adapter = namespace["app"].url_map.bind("h")
+    gateway = table(result)
+    for raw in ["/users/1", "/users/%D9%A1%D9%A2", "/users/١", "/users/%EF%BC%97", "/users/%C2%B2", "/users/-1",
+                "/prices/-%D9%A1.%D9%A5", "/prices/1.5", "/prices/1", "/lang/%C3%A9t", "/lang/abc", "/caf%C3%A9/x",
+                "/café/%E4%B8%AD", "/kind/b.c", "/kind/bxc", "/obj/123e4567-e89b-12d3-a456-426614174000",
+                "/obj/%D9%A123e4567-e89b-12d3-a456-426614174000", "/x/y%20z"]:
+        path = normalize_path(raw)
+        assert path is not None, raw
+        werkzeug_path = unquote_to_bytes(raw).decode("latin-1").encode("latin-1").decode("utf-8", "replace")
+        endpoint, _ = adapter.match(werkzeug_path)
+        route = gateway.match(None, path)
+        assert route is not None and route.name.split(" ")[0] == endpoint, (raw, route and route.name, endpoint)
+
+
+def test_resource_regex_the_gateway_refuses_is_untranslatable_with_the_reason(tmp_path):
+    result = imported(tmp_path, r"""
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, resources={r"/api/\bv1": {"origins": "https://a.example.com"}})
+    """)
+    assert found(result, "untranslatable") == [
+        (4, r"resource regex '/api/\bv1' cannot run on RE2 (\b is refused: RE2's word boundary is ASCII-only, "
+            "Python's re (the upstream's router) treats letters like 'é' and digits like '١' as word characters; "
+            "write the boundary out, e.g. (?:/|$) or a character class); no route emitted: add a route with a "
+            "path_regex RE2 accepts"),
+    ]

@@ -1,13 +1,17 @@
-"""Route matching (gateway/routes.py): prefixes, regexes, hosts, order."""
+"""Route matching (gateway/routes.py): prefixes, regexes (gateway/pathregex.py), hosts, order."""
 
 from __future__ import annotations
 
+import re
 import textwrap
+import unicodedata
 
 import pytest
+import re2
 
-from gateway.config import parse_config
-from gateway.routes import RouteTable
+from gateway.config import ConfigError, parse_config
+from gateway.pathregex import _SPACE_RANGES, PathRegexError, compile_path_regex, translate_path_regex
+from gateway.routes import RouteTable, normalize_path
 
 
 def table(routes_yaml: str) -> RouteTable:
@@ -125,3 +129,151 @@ def test_routes_share_one_cache_and_have_a_fallback():
     assert [r.name for r in t.routes] == ["a", "b"]
     assert [r.mode for r in t.routes] == ["enforce", "enforce"]
     assert t.fallback.name == "__no_route__"
+
+
+# --------------------------------------------------------------------------
+# Non-ASCII paths and path_regex semantics (gateway/pathregex.py): a path the
+# upstream (Flask: Werkzeug, Python's re) routes to a narrow route must not
+# skip it for a broader one.
+# --------------------------------------------------------------------------
+
+ADMIN = table(
+    r"""
+    - {name: admin-users, path_regex: '/api/admin/users/\d+', upstream: app}
+    - {name: files, path_regex: '/files/.*', upstream: app}
+    - {name: word, path_regex: '/w/\w+', upstream: app}
+    - {name: cafe, path: /café/, upstream: app}
+    - {name: api, path: /api/, upstream: app}
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("/api/admin/users/12", "admin-users", id="ascii-digits"),
+        pytest.param("/api/admin/users/%D9%A1", "admin-users", id="arabic-indic-digit-escaped"),
+        pytest.param("/api/admin/users/١٢", "admin-users", id="arabic-indic-digits-raw"),
+        pytest.param("/api/admin/users/%EF%BC%91", "admin-users", id="fullwidth-digit"),
+        pytest.param("/api/admin/users/%E0%A5%AC", "admin-users", id="devanagari-digit"),
+        pytest.param("/api/admin/users/%C2%B2", "api", id="superscript-two-is-no-decimal"),  # int('²') fails
+        pytest.param("/api/admin/users/x", "api", id="letter"),
+        pytest.param("/caf%C3%A9/menu", "cafe", id="non-ascii-prefix-escaped"),
+        pytest.param("/café/menu", "cafe", id="non-ascii-prefix-raw"),
+        pytest.param("/w/%C3%A9t%C3%A9", "word", id="word-accented"),
+        pytest.param("/w/stra%C3%9Fe", "word", id="word-eszett"),
+        pytest.param("/w/%E4%B8%AD%E6%96%87", "word", id="word-cjk"),
+        pytest.param("/w/%D9%A1_x", "word", id="word-digit-underscore"),
+        pytest.param("/w/a%CC%81", None, id="combining-mark-is-no-word-character"),  # as in Python's re
+    ],
+)
+def test_decoded_paths_take_the_route_the_upstream_serves(raw, expected):
+    path = normalize_path(raw)
+    assert path is not None
+    assert matched(ADMIN, None, path) == expected
+    # The reference: Python's re on the path Werkzeug routes on.
+    if expected == "admin-users":
+        assert re.fullmatch(r"/api/admin/users/\d+", path)
+        int(path.rsplit("/", 1)[1])  # and Werkzeug's int converter takes it
+
+
+def test_dot_matches_newline():
+    # Newlines never reach matching (normalize_path refuses them), but a route regex
+    # is not weaker for it: "/files/.*" covers every path below /files/.
+    assert matched(ADMIN, None, "/files/\nsecret") == "files"
+    assert matched(ADMIN, None, "/files/a\r\n\x85\u2028b") == "files"
+    assert normalize_path("/files/%0Asecret") is None
+
+
+# Regexes checked against Python's re (re.DOTALL: "." is any character here).
+REGEXES = [
+    r"\d+", r"\D+", r"\w+", r"\W+", r"\s+", r"\S+", r"[\d]+", r"[^\d]+", r"[\D]+", r"[\w.-]+", r"[^\w]+",
+    r"[\s]+", r"[^\s/]+", r"[\S]+", r"[^\S]+", r"[a\d_]+", r".+", r"a.b", r"[^/]+", r"(?i)\w+", r"\d{2}\.\d+",
+    r"[\d\s]+", r"x\Z", r"\\d", r"[\\d]+", r"\Q\d\E", r"\p{Greek}+", r"[\p{Nd}x]+",
+]
+SAMPLES = [
+    "0", "9", "١", "٢٣", "۳", "१", "１", "߀", "𝟘", "²", "Ⅻ", "½", "a", "Z", "é", "ß", "Ω", "中", "文字", "ｱ", "_", "-",
+    ".", "/", " ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0", "\u1680", "\u2007", "\u2028",
+    "\u2029", "\u202f", "\u3000", "\u180e", "\u200b", "\ufeff", "a\u0301", "\u0301", "\x00", "\x7f", "\ud7ff",
+    "\U0010ffff", "\ufffd", "x", "ax", "a\nb", "aéb", "12.5", "١٢.٥", "d", "\\d", "\\", "αβγ", "ab1", "a b",
+    "..", "1x", "\u00aa", "\u00b5", "\u02b0", "\u2160", "\u3007", "\U00010107",
+]
+
+
+@pytest.mark.parametrize("regex", REGEXES)
+def test_path_regex_accepts_what_python_re_accepts(regex):
+    compiled = compile_path_regex(regex)
+    python = re.compile(regex.replace(r"\Q\d\E", r"\\d").replace(r"\p{Greek}", "[α-ωΑ-Ω]").replace(r"\p{Nd}", r"\d"),
+                        re.DOTALL)
+    for sample in SAMPLES:
+        assert (compiled.fullmatch(sample) is not None) == (python.fullmatch(sample) is not None), (regex, sample)
+
+
+@pytest.mark.parametrize(("python_class", "translated"), [(r"\d", r"\d"), (r"\w", r"\w"), (r"\s", r"\s"),
+                                                          (r"\D", r"\D"), (r"\W", r"\W"), (r"\S", r"\S")])
+def test_unicode_classes_agree_on_the_bmp(python_class, translated):
+    # Every assigned BMP character (RE2's tables may be newer than this Python's:
+    # characters unassigned here are skipped).
+    compiled = compile_path_regex(f"{translated}")
+    python = re.compile(python_class)
+    for code in range(0x10000):
+        char = chr(code)
+        if 0xD800 <= code <= 0xDFFF or unicodedata.category(char) == "Cn":
+            continue
+        assert (compiled.fullmatch(char) is not None) == (python.fullmatch(char) is not None), hex(code)
+
+
+def test_space_class_is_pythons_isspace():
+    spaces = [code for code in range(0x110000) if chr(code).isspace()]
+    listed = [code for lo, hi in _SPACE_RANGES for code in range(lo, hi + 1)]
+    assert listed == spaces
+
+
+def test_plain_re2_would_have_missed_them():
+    # Why the translation exists: RE2's defaults are ASCII-only and "." stops at "\n".
+    quiet = re2.Options()
+    quiet.log_errors = False
+    assert re2.compile(r"\d+", options=quiet).fullmatch("١") is None
+    assert re2.compile(r"\w+", options=quiet).fullmatch("é") is None
+    assert re2.compile(r".*", options=quiet).fullmatch("\n") is None
+    assert compile_path_regex(r"\d+").fullmatch("١") is not None
+    assert compile_path_regex(r"\w+").fullmatch("é") is not None
+    assert compile_path_regex(r".*").fullmatch("\n") is not None
+
+
+def test_translation_text():
+    assert translate_path_regex(r"/users/\d+") == r"/users/\p{Nd}+"
+    assert translate_path_regex(r"/[\w.-]+") == r"/[\p{L}\p{N}_.-]+"
+    assert translate_path_regex(r"/\W") == r"/[^\p{L}\p{N}_]"
+    assert translate_path_regex(r"\\d") == r"\\d"  # an escaped backslash, then "d"
+    assert translate_path_regex(r"\Q\d\E\d") == r"\Q\d\E\p{Nd}"
+    assert translate_path_regex(r"[]\d]") == r"[]\p{Nd}]"  # "]" first in a class is literal
+    assert translate_path_regex("/static/[a-z]+") == "/static/[a-z]+"
+
+
+@pytest.mark.parametrize(
+    ("regex", "message"),
+    [
+        (r"/a\b", r"\b is refused: RE2's word boundary is ASCII-only"),
+        (r"/a\Bb", r"\B is refused"),
+        (r"/[\W/]+", r"\W inside [...] is refused"),
+        (r"/[^\W]+", r"\W inside [...] is refused"),
+        (r"/[[:alpha:]]+", "[:alpha:] is refused: POSIX classes are ASCII-only in RE2"),
+        (r"/[x[:^digit:]]+", "[:digit:] is refused"),
+        (r"/\C", r"\C is refused"),
+        (r"/[\b]", r"\b inside [...] is refused"),
+    ],
+)
+def test_untranslatable_constructs_are_refused_with_what_to_write(regex, message):
+    with pytest.raises(PathRegexError, match=re.escape(message)):
+        compile_path_regex(regex)
+    with pytest.raises(ConfigError) as info:
+        table(f"- {{path_regex: '{regex}', upstream: app}}\n")
+    assert f"routes.0.path_regex: invalid regex (RE2 syntax): {message}" in str(info.value)
+
+
+def test_path_regex_errors_name_the_authors_text():
+    with pytest.raises(ConfigError) as info:
+        table(r"- {path_regex: '/[\d', upstream: app}" + "\n")
+    assert r"routes.0.path_regex: invalid regex (RE2 syntax): missing ]: [\d" in str(info.value)
+    assert isinstance(PathRegexError("x"), ValueError)
