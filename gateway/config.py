@@ -9,7 +9,11 @@ Validation happens in two passes, and *all* problems are reported together:
    origin patterns are parsed, and security mistakes are refused: ``*`` (or a
    ``re:`` pattern that matches any origin) with credentials or with
    private-network access, unanchored ``re:`` patterns, wildcards over public
-   suffixes; an admin listener off loopback without ``admin.token``.
+   suffixes; ``re:`` patterns that match strangers' sites and wildcards with
+   public suffixes below them, with credentials or private-network access;
+   ``trusted_proxies`` that together cover an address family; a route
+   ``host`` that is more than a host name; an admin listener off loopback
+   without ``admin.token``.
    Errors name the key where the offending value was written (the route's or
    ``defaults.cors``).
 
@@ -37,7 +41,17 @@ import re2
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .origins import Pattern, PatternError, parse_pattern, regex_matches_any
+from .origins import (
+    Pattern,
+    PatternError,
+    normalize_host,
+    parse_pattern,
+    public_suffix_below,
+    regex_matches_any,
+    regex_matches_foreign,
+    regex_matches_http,
+    wildcard_host,
+)
 from .pathregex import compile_path_regex
 
 __all__ = [
@@ -81,6 +95,14 @@ def is_loopback(host: str) -> bool:
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
 
+HTTP_WITH_CREDENTIALS = (
+    "an http:// origin with credentials: anyone on the network path can inject script into that origin "
+    "and act as your users"
+)
+# The fix for a re: pattern that lets in strangers' sites.
+REGEX_FIX = r"put \. before each domain and list your domains, e.g. re:^https://([a-z0-9-]+\.)?example\.com$"
+WILDCARD_FIX = "list your own origins, or a wildcard under a name only you control"
+
 
 @dataclass(frozen=True, slots=True)
 class Issue:
@@ -121,6 +143,9 @@ class _Listen(_Model):
     max_header_size: int = Field(8190, ge=256, le=1_048_576, strict=True)
     max_headers: int = Field(100, ge=8, le=10_000, strict=True)
     max_body_size: int = Field(100 * 1024 * 1024, ge=0, strict=True)
+    send_timeout: float = Field(60.0, gt=0, le=3600)
+    body_timeout: float = Field(60.0, gt=0, le=3600)
+    max_connections_per_ip: int = Field(256, ge=1, strict=True)
     trusted_proxies: list[str] = Field(default_factory=list)
 
 
@@ -138,6 +163,7 @@ class _Upstream(_Model):
     max_connections: int = Field(100, ge=1, strict=True)
     preserve_host: bool = True
     ca_file: str | None = None
+    request_buffering: int = Field(1024 * 1024, ge=0, le=1024 * 1024 * 1024, strict=True)
 
 
 StrOrList = str | list[str]
@@ -215,6 +241,9 @@ class Upstream:
     max_connections: int
     preserve_host: bool
     ca_file: str | None = None  # CA bundle for https upstreams (default: the system's)
+    # Request bodies up to this many bytes are read whole before the upstream
+    # request starts (a slow uploader cannot pin a sync worker); 0: always stream.
+    request_buffering: int = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +293,9 @@ class ClientLimits:
     max_header_size: int = 8190  # bytes per header line; longer gets 431
     max_headers: int = 100  # header lines; more get 431
     max_body_size: int = 100 * 1024 * 1024  # bytes; 0 = unlimited; larger gets 413
+    send_timeout: float = 60.0  # seconds a write to the client may stall; then the connection is closed
+    body_timeout: float = 60.0  # seconds to receive a buffered request body (request_buffering); then 408
+    max_connections_per_ip: int = 256  # open connections per client address (trusted proxies exempt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -647,6 +679,9 @@ class _Compiler:
                 max_header_size=model.listen.max_header_size,
                 max_headers=model.listen.max_headers,
                 max_body_size=model.listen.max_body_size,
+                send_timeout=model.listen.send_timeout,
+                body_timeout=model.listen.body_timeout,
+                max_connections_per_ip=model.listen.max_connections_per_ip,
             ),
             trusted_proxies=trusted_proxies,
             admin_host=model.admin.host,
@@ -681,8 +716,18 @@ class _Compiler:
                            f"{entry!r} trusts every client to set X-Forwarded-For/-Proto/-Host; list the proxies' "
                            "own addresses instead")
                 continue
-            networks.append(network)
-        return tuple(networks)
+            networks.append((entry, network))
+        for version, everything in ((4, "0.0.0.0/0"), (6, "::/0")):
+            family = [(entry, network) for entry, network in networks if network.version == version]
+            if any(net.prefixlen == 0 for net in ipaddress.collapse_addresses(n for _, n in family)):
+                listed = ", ".join(repr(entry) for entry, _ in family[:6]) + (", ..." if len(family) > 6 else "")
+                self.error(
+                    "listen.trusted_proxies",
+                    f"together the entries {listed} cover every IPv{version} address, as {everything} would: "
+                    "that trusts every client to set X-Forwarded-For/-Proto/-Host; list the proxies' own "
+                    "addresses instead",
+                )
+        return tuple(network for _, network in networks)
 
     def _admin_token(self, admin: _Admin) -> str | None:
         """The admin bearer token (admin.token or admin.token_file), checked.  No message may contain it."""
@@ -750,7 +795,8 @@ class _Compiler:
             if parts.scheme != "https":
                 self.warn(f"upstreams.{name}.ca_file", "only used for https:// upstreams")
         return Upstream(
-            name, url, up.connect_timeout, up.read_timeout, up.max_connections, up.preserve_host, ca_file
+            name, url, up.connect_timeout, up.read_timeout, up.max_connections, up.preserve_host, ca_file,
+            up.request_buffering,
         )
 
     def _route(self, index: int, route: _Route, model: _Config, upstreams: dict) -> Route | None:
@@ -768,10 +814,40 @@ class _Compiler:
         if route.upstream not in upstreams:
             known = ", ".join(sorted(upstreams))
             self.error(f"{base}.upstream", f"unknown upstream {route.upstream!r} (defined: {known})")
-        host = route.host.lower().rstrip(".") if route.host else None
+        host = self._route_host(route.host, f"{base}.host") if route.host else None
         cors = self._cors(route.cors, model.defaults.cors, f"{base}.cors", "defaults.cors")
         name = route.name or route.path or route.path_regex or base
         return Route(index, name, route.upstream, cors, route.path, route.path_regex, host, route.csrf)
+
+    def _route_host(self, value: str, path: str) -> str:
+        """A route's ``host``, normalised as a browser sends it (lowercase, IDN in Punycode), or an error."""
+        problem = None
+        if "://" in value:
+            problem = "a scheme"
+        elif any(c.isspace() for c in value):
+            problem = "whitespace"
+        elif "@" in value:
+            problem = "a user name"
+        elif "/" in value or "?" in value or "#" in value:
+            problem = "a path"
+        elif ":" in value and not (value.startswith("[") and value.endswith("]")):
+            try:
+                ipaddress.IPv6Address(value)
+                problem = f"an IPv6 address without brackets (write [{value}])"
+            except ValueError:
+                problem = "a port"
+        if problem is not None:
+            self.error(
+                path,
+                f'give the host name only, e.g. "api.example.com" (found {problem} in {value!r}): routes match '
+                "on the request's host name and ignore its port, so this route would never match",
+            )
+            return value.lower()
+        try:
+            return normalize_host(value)
+        except PatternError as err:
+            self.error(path, str(err))
+            return value.lower()
 
     def _cors(self, own: _Cors, defaults: _Cors, own_path: str, defaults_path: str) -> CorsSettings:
         """Merge ``own`` over ``defaults`` and validate the result."""
@@ -787,7 +863,7 @@ class _Compiler:
         mode = values["mode"] or "enforce"
         credentials = bool(values["supports_credentials"])
 
-        origins, open_regexes = self._origins(values["origins"], where["origins"], credentials)
+        origins, too_broad = self._origins(values["origins"], where["origins"], credentials)
         methods = self._names(values["methods"], where["methods"], upper=True)
         allow_headers = self._names(values["allow_headers"], where["allow_headers"])
         expose_headers = self._names(values["expose_headers"], where["expose_headers"])
@@ -823,14 +899,9 @@ class _Compiler:
                 'cannot be true when origins allows "*": every public website could reach this private '
                 "service (CVE-2024-6221 in flask-cors); list the allowed origins",
             )
-        if settings.allow_private_network and open_regexes:
-            regex_path, probe = open_regexes[0]
-            self.error(
-                where["allow_private_network"],
-                f"cannot be true when a re: pattern in origins matches any origin ({regex_path} matched {probe}): "
-                "every public website could reach this private service (CVE-2024-6221 in flask-cors); "
-                "anchor it to your own domains",
-            )
+        if settings.allow_private_network:
+            for message in too_broad:
+                self.error(where["allow_private_network"], message)
         if credentials and any(p.kind == "null" for p in origins):
             self.warn(
                 where["origins"],
@@ -845,13 +916,13 @@ class _Compiler:
             self.warn(where["max_age"], f"Chromium caps preflight caching at {CHROMIUM_MAX_AGE_CAP} seconds")
         return settings
 
-    def _origins(self, value: Any, path: str, credentials: bool) -> tuple[tuple[Pattern, ...], list[tuple[str, str]]]:
-        """The parsed patterns, and (key path, probe matched) for each re: pattern open to any origin."""
+    def _origins(self, value: Any, path: str, credentials: bool) -> tuple[tuple[Pattern, ...], list[str]]:
+        """The parsed patterns, and the refusal of ``allow_private_network`` for each entry too broad for it."""
         if value is None:
             return (), []
         items = [value] if isinstance(value, str) else list(value)
         patterns: list[Pattern] = []
-        open_regexes: list[tuple[str, str]] = []
+        too_broad: list[str] = []
         for i, raw in enumerate(items):
             item_path = path if isinstance(value, str) else f"{path}.{i}"
             try:
@@ -861,36 +932,80 @@ class _Compiler:
                 continue
             for warning in pattern.warnings:
                 self.warn(item_path, warning)
-            probe = regex_matches_any(pattern)
-            if probe is not None:
-                open_regexes.append((item_path, probe))
-                if credentials:
-                    self.error(
-                        item_path,
-                        f"re: pattern matches any origin (it matched {probe}); with credentials that lets every "
-                        "website act as your users — anchor it to your own domains",
-                    )
-                else:
-                    self.warn(
-                        item_path,
-                        f're: pattern matches any origin (it matched {probe}); use "*" if that is what you mean',
-                    )
+            refused = self._too_broad(pattern, item_path, credentials, too_broad)
             if credentials and pattern.kind in ("exact", "wildcard") and pattern.text.startswith("http://"):
                 host = pattern.text[len("http://") :].removeprefix("*.")
                 if not host.endswith("]"):  # keep an IPv6 literal whole
                     host = host.rsplit(":", 1)[0]
                 # Loopback is exempt: http://*.localhost too (every name under it is loopback).
                 if host not in ("localhost", "127.0.0.1", "[::1]"):
-                    self.warn(
-                        item_path,
-                        "an http:// origin with credentials: anyone on the network path can inject script "
-                        "into that origin and act as your users",
-                    )
+                    self.warn(item_path, HTTP_WITH_CREDENTIALS)
+            elif credentials and not refused and regex_matches_http(pattern) is not None:
+                self.warn(item_path, HTTP_WITH_CREDENTIALS)  # re:^https?://app\.example\.com$ and the like
             patterns.append(pattern)
         kinds = {p.kind for p in patterns}
         if "any" in kinds and kinds - {"any", "null"}:
             self.warn(path, '"*" allows every origin; the other entries are redundant')
-        return tuple(patterns), open_regexes
+        return tuple(patterns), too_broad
+
+    def _too_broad(self, pattern: Pattern, path: str, credentials: bool, pna_refusals: list[str]) -> bool:
+        """Judge an entry that lets in sites of strangers: an error with credentials, else a warning.
+
+        Appends the message that refuses ``allow_private_network`` next to it
+        to ``pna_refusals``.  True when the entry was refused here.
+        """
+        probe = regex_matches_any(pattern)
+        if probe is not None:
+            pna_refusals.append(
+                f"cannot be true when a re: pattern in origins matches any origin ({path} matched {probe}): "
+                "every public website could reach this private service (CVE-2024-6221 in flask-cors); "
+                "anchor it to your own domains"
+            )
+            if credentials:
+                self.error(
+                    path,
+                    f"re: pattern matches any origin (it matched {probe}); with credentials that lets every "
+                    "website act as your users — anchor it to your own domains",
+                )
+            else:
+                self.warn(
+                    path, f're: pattern matches any origin (it matched {probe}); use "*" if that is what you mean'
+                )
+            return credentials
+        foreign = regex_matches_foreign(pattern)
+        if foreign is not None:
+            pna_refusals.append(
+                f"cannot be true when a re: pattern in origins matches sites that are not yours ({path} matched "
+                f"{foreign}): any of them could reach this private service; {REGEX_FIX}"
+            )
+            if credentials:
+                self.error(
+                    path,
+                    f"re: pattern matches sites that are not yours (it matched {foreign}); with credentials any "
+                    f"of them could act as your users: {REGEX_FIX}",
+                )
+            else:
+                self.warn(
+                    path,
+                    f"re: pattern matches sites that are not yours (it matched {foreign}), which can then read "
+                    f"these responses; {REGEX_FIX}",
+                )
+            return credentials
+        host = wildcard_host(pattern)
+        below = public_suffix_below(host) if host is not None else None
+        if below is not None:
+            suffixes = f'public suffixes such as "{below}", under which anyone can get a name'
+            covers = f'"*.{host}" covers {suffixes}'
+            pna_refusals.append(
+                f'cannot be true when origins has "*.{host}" ({path}), which covers {suffixes}: any site there '
+                f"could reach this private service; {WILDCARD_FIX}"
+            )
+            if credentials:
+                self.error(path, f"{covers}; with credentials any site there could act as your users: {WILDCARD_FIX}")
+            else:
+                self.warn(path, f"{covers}; any site there can read these responses: {WILDCARD_FIX}")
+            return credentials
+        return False
 
     def _names(self, value: Any, path: str, *, upper: bool = False) -> tuple[str, ...] | None:
         """A list of header or method names, or None for "*"."""

@@ -20,6 +20,8 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
+import idna
+
 # --------------------------------------------------------------------------
 # Character classes (ASCII only: str.isdigit() & co. accept other scripts)
 # --------------------------------------------------------------------------
@@ -56,6 +58,19 @@ PROBE_ORIGINS = (
     "https://cors-gateway-probe.invalid",
     "http://cors-gateway-probe.invalid",
     "https://cors-gateway-probe.invalid:8443",
+)
+# README "Security refusals of check": a re: pattern that matches a site that
+# is not the author's (a registrable domain under a common suffix, or a
+# missing-dot shape of a domain the pattern names) is refused with credentials
+# or private network access.  The model knows only the shapes of the domains
+# the tests use.
+FOREIGN_PROBES = tuple(
+    f"{scheme}://{host}"
+    for scheme in ("https", "http")
+    for host in (
+        "attacker-site.com", "attackersite.org", "evilexample.com", "evil-example.com",
+        "example.com.evil-attacker.com", "app-example.com", "admin-example.com",
+    )
 )
 
 
@@ -272,9 +287,11 @@ def normalize_config_origin(text: str) -> str:
         host = f"[{serialize_ipv6(pieces)}]"
     else:
         if not host.isascii():
+            # WHATWG URL: UTS #46 non-transitional processing (faß.de is
+            # xn--fa-hia.de, not fass.de as with IDNA 2003).
             try:
-                host = host.encode("idna").decode("ascii")
-            except UnicodeError:
+                host = idna.encode(host, uts46=True, transitional=False).decode("ascii")
+            except idna.IDNAError:
                 raise NotAnOrigin("bad IDN") from None
         host = ascii_lower(host)
     port = None
@@ -356,6 +373,10 @@ def parse_origin_pattern(raw: str) -> OriginPattern:
 
 def regex_matches_any(pattern: OriginPattern) -> bool:
     return pattern.kind == "regex" and any(re.fullmatch(pattern.text, probe) for probe in PROBE_ORIGINS)
+
+
+def regex_matches_foreign(pattern: OriginPattern) -> bool:
+    return pattern.kind == "regex" and any(re.fullmatch(pattern.text, probe) for probe in FOREIGN_PROBES)
 
 
 def pattern_matches(pattern: OriginPattern, origin: str) -> bool:
@@ -462,6 +483,7 @@ def settings_from_block(block: dict) -> Settings:
     expose = () if block.get("expose_headers") is None else _names(block["expose_headers"], upper=False, refusals=refusals)
     any_origin = any(p.kind == "any" for p in patterns)
     open_regex = any(regex_matches_any(p) for p in patterns)
+    foreign_regex = any(regex_matches_foreign(p) for p in patterns)
     # README "Security refusals of check".
     if credentials and any_origin:
         refusals.append('credentials with "*"')
@@ -473,6 +495,8 @@ def settings_from_block(block: dict) -> Settings:
         refusals.append("private network access with a re: pattern that matches any origin")
     if credentials and open_regex:
         refusals.append("credentials with a re: pattern that matches any origin")
+    if (credentials or private_network) and foreign_regex and not open_regex:
+        refusals.append("credentials or private network access with a re: pattern that matches sites not yours")
     return Settings(
         patterns=tuple(patterns),
         methods=methods,

@@ -820,6 +820,265 @@ def test_http_wildcard_with_credentials_warns_like_an_http_origin():
 
 
 # --------------------------------------------------------------------------
+# Entries that let in other people's sites: re: patterns broader than meant,
+# wildcards over public suffixes, http:// in re: patterns
+# --------------------------------------------------------------------------
+
+FOREIGN = "re: pattern matches sites that are not yours (it matched {})"
+REGEX_FIX = r"put \. before each domain and list your domains, e.g. re:^https://([a-z0-9-]+\.)?example\.com$"
+BELOW = '"*.{}" covers public suffixes such as "'
+WILDCARD_FIX = "list your own origins, or a wildcard under a name only you control"
+
+
+def cors_route(cors: str) -> str:
+    return f"""
+        routes:
+          - path: /a
+            upstream: app
+            cors: {cors}
+        """
+
+
+def config_issues(body: str) -> tuple[list[str], list[str]]:
+    """(errors, warnings) as strings; no errors when the config loads."""
+    try:
+        cfg = config(body)
+    except ConfigError as err:
+        return [str(e) for e in err.errors], [str(w) for w in err.warnings]
+    return [], [str(w) for w in cfg.warnings]
+
+
+BROAD_REGEXES = [
+    pytest.param(r"re:^https://[a-z0-9-]+\.(com|net|org|io)$", "https://attacker-site.com", id="any-dot-com"),
+    pytest.param(r"re:^https://.+\.[a-z]{2,3}$", "https://attacker-site.com", id="any-short-tld"),
+    pytest.param(r"re:^https://.*example\.com$", "https://evilexample.com", id="missing-dot"),
+    pytest.param(r"re:^https://(.*-)?example\.com$", "https://evil-example.com", id="hyphen-prefix"),
+    pytest.param(r"re:^https://app\.example\.com.*$", "https://app.example.com.evil-attacker.com", id="open-end"),
+    pytest.param("re:^https://app.example.com$", "https://app-example.com", id="unescaped-dot"),
+    pytest.param(r"re:^https://[a-z]+\.github\.io$", "https://attackersite.github.io", id="under-public-suffix"),
+]
+
+
+@pytest.mark.parametrize(("entry", "probe"), BROAD_REGEXES)
+def test_broad_regex_with_credentials_refused_at_the_entry(entry, probe):
+    found, _ = config_issues(cors_route(f"{{origins: ['https://a.test', '{entry}'], supports_credentials: true}}"))
+    assert found == [
+        f"routes.0.cors.origins.1: {FOREIGN.format(probe)}; with credentials any of them could act as your users: "
+        f"{REGEX_FIX}"
+    ]
+
+
+@pytest.mark.parametrize(("entry", "probe"), BROAD_REGEXES)
+def test_broad_regex_with_private_network_refused_at_the_key(entry, probe):
+    found, warned = config_issues(cors_route(f"{{origins: '{entry}', allow_private_network: true}}"))
+    assert found == [
+        f"routes.0.cors.allow_private_network: cannot be true when a re: pattern in origins matches sites that are "
+        f"not yours (routes.0.cors.origins matched {probe}): any of them could reach this private service; "
+        f"{REGEX_FIX}"
+    ]
+    assert f"routes.0.cors.origins: warning: {FOREIGN.format(probe)}" in "\n".join(warned)
+
+
+@pytest.mark.parametrize(("entry", "probe"), BROAD_REGEXES)
+def test_broad_regex_without_credentials_only_warns(entry, probe):
+    found, warned = config_issues(cors_route(f"{{origins: ['{entry}']}}"))
+    assert found == []
+    assert f"routes.0.cors.origins.0: warning: {FOREIGN.format(probe)}, which can then read these responses; " \
+           f"{REGEX_FIX}" in warned
+
+
+def test_broad_regex_from_defaults_names_the_defaults_entry():
+    found, _ = config_issues(
+        r"""
+        defaults:
+          cors: {origins: ['re:^https://.*example\.com$']}
+        routes:
+          - {path: /a, upstream: app, cors: {supports_credentials: true}}
+        """
+    )
+    assert found == [
+        f"defaults.cors.origins.0: {FOREIGN.format('https://evilexample.com')}; with credentials any of them could "
+        f"act as your users: {REGEX_FIX}"
+    ]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        pytest.param(r"re:^https://([a-z0-9-]+\.)?example\.com$", id="optional-subdomain"),
+        pytest.param(r"re:^https://app-[0-9]+\.example\.com$", id="numbered-apps"),
+        pytest.param(r"re:^https://.*\.example\.com$", id="any-subdomain"),
+        pytest.param(r"re:^https://(eu|us)\.example\.com(:8443)?$", id="alternation-port"),
+        pytest.param(r"re:^https://(www\.)?example\.(com|org)$", id="own-domain-two-tlds"),
+        pytest.param(r"re:^https://[a-z0-9-]+\.example\.co\.uk$", id="subdomain-co-uk"),
+        pytest.param(r"re:^https?://localhost(:[0-9]+)?$", id="localhost-http-too"),
+        pytest.param("https://*.example.com", id="wildcard"),
+        pytest.param("https://*.app.example.co.uk", id="wildcard-co-uk"),
+        pytest.param("http://*.localhost:3000", id="wildcard-localhost"),
+    ],
+)
+def test_sane_entries_with_credentials_and_private_network_give_no_issue(entry):
+    assert config_issues(
+        cors_route(f"{{origins: ['{entry}'], supports_credentials: true, allow_private_network: true}}")
+    ) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("entry", "host"),
+    [
+        pytest.param("https://*.amazonaws.com", "amazonaws.com", id="amazonaws"),
+        pytest.param("https://*.core.windows.net", "core.windows.net", id="azure-storage"),
+        pytest.param("https://*.Windows.NET:8443", "windows.net", id="case-port"),
+    ],
+)
+def test_wildcard_over_public_suffixes_refused_with_credentials_or_private_network(entry, host):
+    found, _ = config_issues(cors_route(f"{{origins: ['{entry}'], supports_credentials: true}}"))
+    [error] = found
+    assert error.startswith(f"routes.0.cors.origins.0: {BELOW.format(host)}")
+    assert error.endswith(
+        f", under which anyone can get a name; with credentials any site there could act as your users: "
+        f"{WILDCARD_FIX}"
+    )
+    found, warned = config_issues(cors_route(f"{{origins: ['{entry}'], allow_private_network: true}}"))
+    [error] = found
+    assert error.startswith(
+        f'routes.0.cors.allow_private_network: cannot be true when origins has "*.{host}" (routes.0.cors.origins.0), '
+        'which covers public suffixes such as "'
+    )
+    assert error.endswith(f", under which anyone can get a name: any site there could reach this private service; "
+                          f"{WILDCARD_FIX}")
+    assert [w.split(": ", 1)[0] for w in warned] == ["routes.0.cors.origins.0"]
+
+
+def test_wildcard_over_public_suffixes_without_credentials_only_warns():
+    found, warned = config_issues(cors_route("{origins: ['https://*.amazonaws.com']}"))
+    assert found == []
+    [warning] = warned
+    assert warning.startswith(f"routes.0.cors.origins.0: warning: {BELOW.format('amazonaws.com')}")
+    assert warning.endswith(f"any site there can read these responses: {WILDCARD_FIX}")
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        pytest.param(r"re:^https?://app\.example\.com$", id="https-optional"),
+        pytest.param(r"re:^http://(eu|us)\.example\.com$", id="http"),
+        pytest.param(r"re:^(http|https)://(eu|us)\.example\.com$", id="scheme-group"),
+        pytest.param(r"re:^(https://app\.example\.com|http://app\.example\.org)$", id="http-alternative"),
+    ],
+)
+def test_regex_that_can_match_http_warns_with_credentials(entry):
+    assert config_issues(cors_route(f"{{origins: ['{entry}'], supports_credentials: true}}")) == (
+        [], [f"routes.0.cors.origins.0: {HTTP_CREDS}"]
+    )
+    assert config_issues(cors_route(f"{{origins: ['{entry}']}}")) == ([], [])  # without credentials: fine
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        pytest.param(r"re:^https?://localhost(:[0-9]+)?$", id="localhost"),
+        pytest.param(r"re:^http://(localhost|127\.0\.0\.1|\[::1\]):[0-9]+$", id="loopback-names"),
+        pytest.param(r"re:^http://[a-z0-9-]+\.localhost(:[0-9]+)?$", id="under-localhost"),
+        pytest.param(r"re:^(https://app\.example\.com|http://localhost:3000)$", id="http-only-for-loopback"),
+    ],
+)
+def test_regex_that_matches_http_only_on_loopback_does_not_warn(entry):
+    assert config_issues(cors_route(f"{{origins: ['{entry}'], supports_credentials: true}}")) == ([], [])
+
+
+# --------------------------------------------------------------------------
+# listen.trusted_proxies that trust everyone in pieces
+# --------------------------------------------------------------------------
+
+
+def trusted_errors(entries: str) -> list[str]:
+    route = textwrap.dedent(cors_route("{origins: 'https://a.test'}"))
+    found, _ = config_issues(f"listen: {{trusted_proxies: {entries}}}\n" + route)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("entries", "listed", "version", "everything"),
+    [
+        pytest.param('["0.0.0.0/1", "128.0.0.0/1"]', "'0.0.0.0/1', '128.0.0.0/1'", 4, "0.0.0.0/0", id="ipv4-halves"),
+        pytest.param('["::/1", "8000::/1"]', "'::/1', '8000::/1'", 6, "::/0", id="ipv6-halves"),
+        pytest.param('["10.0.0.1", "0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/1"]',
+                     "'10.0.0.1', '0.0.0.0/2', '64.0.0.0/2', '128.0.0.0/1'", 4, "0.0.0.0/0", id="ipv4-quarters"),
+        pytest.param('["::ffff:0.0.0.0/97", "128.0.0.0/1"]', "'::ffff:0.0.0.0/97', '128.0.0.0/1'", 4, "0.0.0.0/0",
+                     id="ipv4-mapped-half"),
+    ],
+)
+def test_trusted_proxies_covering_a_whole_family_in_pieces_refused(entries, listed, version, everything):
+    assert trusted_errors(entries) == [
+        f"listen.trusted_proxies: together the entries {listed} cover every IPv{version} address, as {everything} "
+        "would: that trusts every client to set X-Forwarded-For/-Proto/-Host; list the proxies' own addresses instead"
+    ]
+
+
+def test_trusted_proxies_covering_part_of_a_family_are_kept():
+    cfg = config(
+        'listen: {trusted_proxies: ["0.0.0.0/1", "10.0.0.0/8", "::/1"]}\n'
+        + textwrap.dedent(cors_route("{origins: 'https://a.test'}"))
+    )
+    assert len(cfg.trusted_proxies) == 3
+
+
+# --------------------------------------------------------------------------
+# routes.N.host: a host name only, IDNs as browsers send them
+# --------------------------------------------------------------------------
+
+
+def host_route(host: str) -> str:
+    return f"routes: [{{path: /, upstream: app, host: {json.dumps(host)}, cors: {{origins: 'https://a.test'}}}}]\n"
+
+
+@pytest.mark.parametrize(
+    ("host", "found"),
+    [
+        pytest.param("api.example.com:8080", "a port", id="port"),
+        pytest.param("[::1]:8080", "a port", id="ipv6-port"),
+        pytest.param("::1", "an IPv6 address without brackets (write [::1])", id="ipv6-unbracketed"),
+        pytest.param("https://api.example.com", "a scheme", id="scheme"),
+        pytest.param("api.example.com/v1", "a path", id="path"),
+        pytest.param("api.example.com?x", "a path", id="query"),
+        pytest.param("api.example.com#x", "a path", id="fragment"),
+        pytest.param("user@api.example.com", "a user name", id="userinfo"),
+        pytest.param("api .example.com", "whitespace", id="whitespace"),
+    ],
+)
+def test_route_host_with_more_than_a_host_name_refused(host, found):
+    assert errors(host_route(host)) == [
+        f'routes.0.host: give the host name only, e.g. "api.example.com" (found {found} in {host!r}): routes match '
+        "on the request's host name and ignore its port, so this route would never match"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("host", "normalized"),
+    [
+        pytest.param("Bücher.Example.", "xn--bcher-kva.example", id="idn"),
+        pytest.param("faß.de", "xn--fa-hia.de", id="idn-sharp-s"),
+        pytest.param("XN--FA-HIA.de", "xn--fa-hia.de", id="punycode-uppercase"),
+        pytest.param("[::1]", "[::1]", id="ipv6"),
+    ],
+)
+def test_route_host_is_normalised_as_a_browser_sends_it(host, normalized):
+    from gateway.routes import RouteTable
+
+    cfg = config(host_route(host))
+    assert cfg.routes[0].host == normalized
+    assert RouteTable(cfg).match(f"{normalized}:8443", "/x") is not None
+
+
+def test_route_host_that_is_no_host_name_refused():
+    [error] = errors(host_route("xn--abc.example"))
+    assert error.startswith(
+        "routes.0.host: not a valid host name: host 'xn--abc.example' has an xn-- label that is not valid (UTS #46: "
+    )
+
+
+# --------------------------------------------------------------------------
 # Pass 2 runs despite pass 1 errors
 # --------------------------------------------------------------------------
 

@@ -11,9 +11,14 @@ from gateway.origins import (
     PatternError,
     compile_origins,
     is_serialized_origin,
+    normalize_host,
     normalize_origin,
     parse_pattern,
+    public_suffix_below,
     regex_matches_any,
+    regex_matches_foreign,
+    regex_matches_http,
+    wildcard_host,
 )
 
 LABEL_63 = "a" * 63
@@ -209,6 +214,86 @@ def test_normalize_origin_errors(raw, message):
     with pytest.raises(PatternError) as info:
         normalize_origin(raw)
     assert str(info.value) == message
+
+
+# UTS #46 non-transitional processing, as the WHATWG URL standard (and so a
+# browser's Origin header) does; Python's "idna" codec is IDNA 2003, which
+# maps faß.de to fass.de, another domain.  Expected values checked against
+# Node's WHATWG URL parser (new URL("https://" + host).host).
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [
+        pytest.param("https://faß.de", "https://xn--fa-hia.de", id="sharp-s-kept"),
+        pytest.param("HTTPS://FAß.DE:443", "https://xn--fa-hia.de", id="sharp-s-uppercase-default-port"),
+        pytest.param("https://faß.de.", "https://xn--fa-hia.de.", id="sharp-s-trailing-dot"),
+        pytest.param("https://straße.example:8443", "https://xn--strae-oqa.example:8443", id="sharp-s-port"),
+        pytest.param("https://faß\u3002de", "https://xn--fa-hia.de", id="ideographic-full-stop"),
+        pytest.param("https://a_b.faß.de", "https://a_b.xn--fa-hia.de", id="underscore-label-kept"),
+        pytest.param("https://ελλάς.gr", "https://xn--hxarsa0b.gr", id="final-sigma-kept"),
+        pytest.param("https://ß.xn--bcher-kva.example", "https://xn--zca.xn--bcher-kva.example",
+                     id="unicode-and-punycode-labels"),
+        # Valid in UTS #46 though not in IDNA 2008: browsers send these.
+        pytest.param("https://☃.net", "https://xn--n3h.net", id="symbol-uts46-valid"),
+        pytest.param("https://XN--N3H.NET", "https://xn--n3h.net", id="symbol-punycode-uppercase"),
+    ],
+)
+def test_normalize_origin_uts46(raw, normalized):
+    assert normalize_origin(raw) == normalized
+    assert is_serialized_origin(normalized) is True
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        pytest.param("https://xn--abc.de", "has an xn-- label that is not valid (UTS #46: ", id="bad-punycode"),
+        pytest.param("https://xn--.de", "has an xn-- label that is not valid", id="empty-punycode"),
+        pytest.param("https://xn--ss-.de", "an xn-- label must encode non-ASCII characters", id="ascii-punycode"),
+        pytest.param("https://xn--a-ecp.ru", "has an xn-- label that is not valid", id="punycode-of-mapped-label"),
+        pytest.param("https://a\u200db.de", "is not a valid internationalised domain name (UTS #46: ",
+                     id="joiner-out-of-context"),
+        pytest.param("https://\u0301a.de", "if a browser accepts it, write the xn-- form it sends",
+                     id="leading-combining-mark"),
+    ],
+)
+def test_normalize_origin_uts46_errors(raw, fragment):
+    with pytest.raises(PatternError) as info:
+        normalize_origin(raw)
+    assert str(info.value).startswith("not a valid origin: host ")
+    assert fragment in str(info.value)
+
+
+def test_wildcard_over_an_idn_is_normalised_by_uts46():
+    assert parse_pattern("https://*.Faß.de") == Pattern("wildcard", "https://*.xn--fa-hia.de")
+    assert compile_origins((parse_pattern("https://*.faß.de"),)).matches("https://shop.xn--fa-hia.de")
+    assert not compile_origins((parse_pattern("https://*.faß.de"),)).matches("https://shop.fass.de")
+
+
+@pytest.mark.parametrize(
+    ("raw", "host"),
+    [
+        pytest.param("API.Example.com.", "api.example.com", id="case-and-trailing-dot"),
+        pytest.param("Bücher.Example", "xn--bcher-kva.example", id="idn"),
+        pytest.param("faß.de", "xn--fa-hia.de", id="idn-sharp-s"),
+        pytest.param("XN--FA-HIA.DE.", "xn--fa-hia.de", id="punycode"),
+        pytest.param("[::1]", "[::1]", id="ipv6"),
+    ],
+)
+def test_normalize_host(raw, host):
+    assert normalize_host(raw) == host
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        pytest.param("xn--abc.de", "not a valid host name: host 'xn--abc.de' has an xn-- label", id="bad-punycode"),
+        pytest.param("*.example.com", "not a valid host name: invalid host label '*'", id="wildcard"),
+        pytest.param("[zz]", "not a valid host: not a valid IPv6 address", id="bad-ipv6"),
+    ],
+)
+def test_normalize_host_errors(raw, message):
+    with pytest.raises(PatternError) as info:
+        normalize_host(raw)
+    assert str(info.value).startswith(message)
 
 
 # --------------------------------------------------------------------------
@@ -444,6 +529,124 @@ def test_regex_matches_any(raw, probe):
 )
 def test_regex_matches_any_not(raw):
     assert regex_matches_any(parse_pattern(raw)) is None
+
+
+# Regexes that let in other people's sites, though not every origin.
+@pytest.mark.parametrize(
+    ("raw", "probe"),
+    [
+        pytest.param(r"re:^https://[a-z0-9-]+\.(com|net|org|io)$", "https://attacker-site.com", id="any-dot-com"),
+        pytest.param(r"re:^https://.+\.[a-z]{2,3}$", "https://attacker-site.com", id="any-short-tld"),
+        pytest.param(r"re:^https://[a-z]+\.co\.uk$", "https://attackersite.co.uk", id="any-co-uk-letters-only"),
+        pytest.param(r"re:^https://[a-z-]+\.de:[0-9]+$", "https://attacker-site.de:8443", id="any-de-with-port"),
+        pytest.param(r"re:^http://[a-z0-9-]+\.io:3000$", "http://attacker-site.io:3000", id="http-literal-port"),
+        pytest.param(r"re:^https://.*example\.com$", "https://evilexample.com", id="missing-dot"),
+        pytest.param(r"re:^https://[a-z]*example\.com$", "https://evilexample.com", id="missing-dot-class"),
+        pytest.param(r"re:^https://.*\.?example\.com$", "https://evilexample.com", id="optional-dot"),
+        pytest.param(r"re:^https://[a-z-]*example\.com$", "https://evilexample.com", id="missing-dot-hyphen"),
+        pytest.param(r"re:^https://(.*-)?example\.com$", "https://evil-example.com", id="hyphen-prefix"),
+        pytest.param(r"re:^https://app\.example\.com.*$", "https://app.example.com.evil-attacker.com",
+                     id="open-end"),
+        pytest.param(r"re:^https://example\.com[a-z.]*$", "https://example.com.evilattacker.com",
+                     id="open-end-letters"),
+        pytest.param("re:^https://app.example.com$", "https://app-example.com", id="unescaped-dot"),
+        pytest.param(r"re:^https://[a-z]+\.github\.io$", "https://attackersite.github.io", id="under-public-suffix"),
+        pytest.param(r"re:^https://.*\.amazonaws\.com$", "https://attacker-site.s3.amazonaws.com",
+                     id="over-public-suffixes-below"),
+        pytest.param(r"re:^https://.*\.example\.co\.uk(:[0-9]+)?$|^https://.*co\.uk$", "https://attacker-site.co.uk",
+                     id="second-branch"),
+    ],
+)
+def test_regex_matches_foreign(raw, probe):
+    pattern = parse_pattern(raw)
+    assert regex_matches_any(pattern) is None  # not open to every origin: the new probes are needed
+    assert regex_matches_foreign(pattern) == probe
+    # The probe is an origin a browser may send, and the request-time matcher accepts it.
+    assert is_serialized_origin(probe)
+    assert compile_origins((pattern,)).matches(probe)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(r"re:^https://([a-z0-9-]+\.)?example\.com$", id="optional-subdomain"),
+        pytest.param(r"re:^https://app-[0-9]+\.example\.com$", id="numbered-apps"),
+        pytest.param(r"re:^https://.*\.example\.com$", id="any-subdomain"),
+        pytest.param(r"re:^https://(.*\.)?example\.com$", id="apex-and-subdomains"),
+        pytest.param(r"re:^https://(eu|us)\.example\.com$", id="alternation"),
+        pytest.param(r"re:^https://[a-z0-9-]+\.example\.com(:[0-9]+)?$", id="subdomain-any-port"),
+        pytest.param(r"re:^https://(www\.)?example\.(com|org)$", id="own-domain-two-tlds"),
+        pytest.param(r"re:^https://(eu|us|ap)-[0-9]{1,3}\.example\.org$", id="shipped-example"),
+        pytest.param(r"re:^https://[a-z0-9-]+\.example\.co\.uk$", id="subdomain-co-uk"),
+        pytest.param(r"re:^https://pr-[0-9]+\.preview\.example\.dev$", id="preview-deployments"),
+        pytest.param(r"re:^https://myorg\.github\.io$", id="own-site-under-public-suffix"),
+        pytest.param(r"re:^https://[a-z0-9-]+\.amazonaws\.com$", id="one-label-under-amazonaws"),
+        pytest.param(r"re:^https?://localhost(:[0-9]+)?$", id="localhost"),
+        pytest.param(r"re:^https://example\.com\.?$", id="optional-trailing-dot"),
+    ],
+)
+def test_regex_matches_foreign_not(raw):
+    assert regex_matches_foreign(parse_pattern(raw)) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "found"),
+    [
+        pytest.param(r"re:^https?://app\.example\.com$", "http://app.example.com", id="https-optional"),
+        pytest.param(r"re:^http://(eu|us)\.example\.com$", r"http://(eu|us)\.example\.com", id="http-branch"),
+        pytest.param(r"re:^(http|https)://(eu|us)\.example\.com$", r"(http|https)://(eu|us)\.example\.com",
+                     id="scheme-group"),
+        pytest.param(r"re:^(https://app\.example\.com|http://app\.example\.org)$", "http://app.example.org",
+                     id="http-alternative"),
+        pytest.param(r"re:^https?://localhost(:[0-9]+)?$|^http://[a-z]+\.example\.com$",
+                     r"http://[a-z]+\.example\.com", id="loopback-and-other-branch"),
+        pytest.param(r"re:^http://(localhost|evil\.com)$", "http://evil.com", id="loopback-alternative-mixed"),
+    ],
+)
+def test_regex_matches_http(raw, found):
+    assert regex_matches_http(parse_pattern(raw)) == found
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(r"re:^https://app\.example\.com$", id="https-only"),
+        pytest.param(r"re:^https?://localhost(:[0-9]+)?$", id="localhost"),
+        pytest.param(r"re:^http://localhost:3000$", id="localhost-port"),
+        pytest.param(r"re:^https?://(localhost|127\.0\.0\.1)(:[0-9]+)?$", id="loopback-names"),
+        pytest.param(r"re:^http://\[::1\]:[0-9]+$", id="ipv6-loopback"),
+        pytest.param(r"re:^http://[a-z0-9-]+\.localhost(:[0-9]+)?$", id="under-localhost"),
+        pytest.param(r"re:^(https://app\.example\.com|http://localhost:3000)$", id="http-only-for-loopback"),
+    ],
+)
+def test_regex_matches_http_not(raw):
+    assert regex_matches_http(parse_pattern(raw)) is None
+
+
+@pytest.mark.parametrize(
+    ("host", "below"),
+    [
+        pytest.param("amazonaws.com", True, id="amazonaws"),
+        pytest.param("compute.amazonaws.com", True, id="wildcard-entry-below"),
+        pytest.param("appspot.com", True, id="appspot"),
+        pytest.param("AmazonAWS.com.", True, id="case-and-trailing-dot"),
+        pytest.param("example.com", False, id="ordinary-domain"),
+        pytest.param("app.example.co.uk", False, id="ordinary-co-uk"),
+        pytest.param("localhost", False, id="localhost"),
+    ],
+)
+def test_public_suffix_below(host, below):
+    entry = public_suffix_below(host)
+    assert (entry is not None) is below
+    if below:
+        name = host.lower().rstrip(".")
+        assert entry.endswith(f".{name}")  # strictly below
+
+
+def test_wildcard_host():
+    assert wildcard_host(parse_pattern("https://*.Example.com:8443")) == "example.com"
+    assert wildcard_host(parse_pattern("http://*.localhost")) == "localhost"
+    assert wildcard_host(parse_pattern("https://example.com")) is None
 
 
 def test_indexed_matching_agrees_with_checking_every_pattern():

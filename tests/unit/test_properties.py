@@ -87,7 +87,9 @@ REGEXES = [
     (r"^https://(eu|us)\.api\.example\.net(:8443)?$", ["https://eu.api.example.net", "https://us.api.example.net:8443"]),
     # Anchored as text only; each branch must still match the whole origin.
     (r"^https://app\.example\.com|https://admin\.example\.com$", ["https://app.example.com", "https://admin.example.com"]),
-    (r"^https://app.example.com$", ["https://app.example.com", "https://appxexample.com"]),  # unescaped dot: warning
+    # Unescaped dot: a warning; it also matches app-example.com, someone else's domain, so it is refused with
+    # credentials or private network access.
+    (r"^https://app.example.com$", ["https://app.example.com", "https://appxexample.com"]),
     (r"^https://.+\.example\.com$", ["https://a.example.com", "https://a.b.example.com"]),
     (r"^https?://foo\.test$", ["https://foo.test", "http://foo.test"]),
     (r"^.*$", ["https://anything.test"]),  # matches any origin: refused with credentials / PNA
@@ -113,6 +115,7 @@ DOCUMENTED_REFUSALS = (
     'cannot be true when origins allows "*"',
     'browsers read "*" as a literal header name',
     "matches any origin",
+    "matches sites that are not yours",
     "must be anchored",
     "public suffix",
     "whole leftmost label",
