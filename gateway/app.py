@@ -2,8 +2,11 @@
 
 Per request (``Gateway.handle``):
 
-1. Normalise the path (``routes.normalize_path``; dot-segments are a 400) and
-   pick the route; no route means a 404.  Both are judged by ``defaults.cors``.
+1. Refuse what the upstream could read differently from the gateway (400):
+   header values that are not UTF-8, a ``#`` in the request-target, and paths
+   that ``routes.normalize_path`` refuses (dot-segments, backslashes, control
+   characters, invalid UTF-8).  Pick the route on the decoded path; no route
+   means a 404.  Both are judged by ``defaults.cors``.
 2. ``mode: off`` proxies untouched.  ``mode: shadow`` proxies untouched and
    compares the upstream's CORS answer with the gateway's own decision.
 3. ``mode: enforce``: the policy decides.  Preflights are answered here (the
@@ -44,7 +47,7 @@ from .config import ClientLimits, GatewayConfig
 from .logs import RequestLog, flush_access_log
 from .metrics import NO_ROUTE, Metrics
 from .policy import Decision, Kind, Reason, allowed_methods_differ, upstream_would_allow
-from .proxy import ClientBodyError, ClientGone, MidStreamFailure, UpstreamError, UpstreamPool
+from .proxy import ClientBodyError, ClientGone, MidStreamFailure, UpstreamError, UpstreamPool, is_trusted
 from .routes import CompiledRoute, RouteTable, normalize_path
 
 __all__ = ["Gateway", "merge_vary"]
@@ -266,7 +269,10 @@ class Gateway:
                 response = _answer(400, _BAD_HEADER, None, request_id)
                 response.force_close()
                 return response
-        path = normalize_path(raw_path.partition("?")[0])
+        # A "#" anywhere in the target: aiohttp's client would cut it (and what
+        # follows) off as a fragment, so the upstream would get another
+        # request than the one judged here.
+        path = normalize_path(raw_path.partition("?")[0]) if "#" not in raw_path else None
         if path is None:
             return self._refuse(request, outcome, request_id, origins, 400, _BAD_PATH)
         route = outcome.table.match(headers.get("Host"), path)
@@ -371,7 +377,9 @@ class Gateway:
             return response
         try:
             return await outcome.pool.forward(request, request.raw_path, upstream, on_head, request_id,
-                                              trusted_proxies=config.trusted_proxies, max_body_size=limit)
+                                              trusted_proxies=config.trusted_proxies, max_body_size=limit,
+                                              body_timeout=config.limits.body_timeout,
+                                              send_timeout=config.limits.send_timeout)
         except UpstreamError as err:
             self.metrics.upstream_errors.labels(upstream, err.kind).inc()
             if log.isEnabledFor(logging.WARNING):
@@ -381,6 +389,8 @@ class Gateway:
             # The client's upload stalled, broke or outgrew the limit: not the upstream's fault.
             if err.status == 413:
                 self.metrics.client_refused("body_too_large")
+            elif err.status == 408 and "body_timeout" in str(err):
+                self.metrics.client_refused("body_timeout")
             response = _answer(err.status, f"{err}\n", decision, request_id)
             response.force_close()
             return response
@@ -389,6 +399,8 @@ class Gateway:
             outcome.status = 502
             return err.response  # the connection is already aborted
         except ClientGone as err:
+            if err.send_timeout:
+                self.metrics.client_refused("send_timeout")
             return err.response
 
     async def _websocket(
@@ -525,12 +537,15 @@ class Gateway:
         if changed:
             log.warning("config reload: %s take effect after a restart", ", ".join(changed))
             config = dataclasses.replace(config, **{name: getattr(old, name) for name in changed})
-        # The parser's limits and the head timeout are fixed per listener; the
-        # body limit is checked per request and changes at once.
-        limits = dataclasses.replace(old.limits, max_body_size=config.limits.max_body_size)
+        # The parser's limits, the head timeout and the per-address cap are
+        # fixed per listener; the body limit and the body and send timeouts
+        # are read per request and change at once.
+        limits = dataclasses.replace(old.limits, max_body_size=config.limits.max_body_size,
+                                     body_timeout=config.limits.body_timeout,
+                                     send_timeout=config.limits.send_timeout)
         if limits != config.limits:
-            log.warning("config reload: listen.header_timeout, max_request_line, max_header_size and max_headers "
-                        "take effect after a restart")
+            log.warning("config reload: listen.header_timeout, max_request_line, max_header_size, max_headers "
+                        "and max_connections_per_ip take effect after a restart")
             config = dataclasses.replace(config, limits=limits)
         table = RouteTable(config)
         if self.pool is not None and config.upstreams != old.upstreams:
@@ -590,6 +605,7 @@ class Gateway:
             self.handle, self.config.limits, self.config.max_client_connections,
             lambda reason: self.metrics.client_refused(reason), access_log=None, handler_cancellation=False,
             keepalive_timeout=self.config.keepalive_timeout,
+            trusted_proxies=self.config.trusted_proxies,
             # Request bodies are forwarded byte for byte with the client's own
             # Content-Encoding and Content-Length: aiohttp must not inflate
             # them (it would by default), or the upstream would read a body
@@ -683,27 +699,58 @@ class _CappedServer(web.Server):
 
     Each open connection costs a socket and buffers; a client opening
     thousands (idle or slowly sending headers) must not exhaust file
-    descriptors for everyone else.  A connection beyond ``max_connections`` is
-    closed before any byte is read, which a client sees as a reset: the
-    cheapest answer.  Each connection is served by a ``_GuardedHandler``.
+    descriptors for everyone else.  A connection beyond ``max_connections``,
+    or beyond ``max_connections_per_ip`` from one client address, is closed
+    before any byte is read, which a client sees as a reset: the cheapest
+    answer.  Without the per-address cap, one host's idle sockets could lock
+    everyone else out.  Peers in ``listen.trusted_proxies`` (a load balancer
+    carries everyone's connections) are exempt from the per-address cap.
+    Each connection is served by a ``_GuardedHandler``.
     """
 
-    def __init__(self, handler, limits: ClientLimits, max_connections: int, refused, **kwargs):
+    def __init__(self, handler, limits: ClientLimits, max_connections: int, refused, trusted_proxies: tuple = (),
+                 **kwargs):
         """``refused(reason)`` counts a refusal (``metrics.CLIENT_REFUSAL_REASONS``)."""
         super().__init__(handler, max_line_size=limits.max_request_line, max_field_size=limits.max_header_size,
                          max_headers=limits.max_headers, **kwargs)
         self.max_connections = max_connections
+        self.max_per_ip = limits.max_connections_per_ip
+        self.trusted_proxies = trusted_proxies
         self.header_timeout = limits.header_timeout
         self.refused = refused
+        # Open connections per client address; an address leaves with its
+        # last connection, so this holds at most one entry per connection.
+        self.per_ip: dict[str, int] = {}
 
     def __call__(self) -> web.RequestHandler:
         return _GuardedHandler(self, self.header_timeout, loop=self._loop, **self._kwargs)
 
     def connection_made(self, handler, transport) -> None:
         super().connection_made(handler, transport)
+        peer = transport.get_extra_info("peername")
+        address = peer[0] if isinstance(peer, tuple) and peer else None
+        if address is not None and not (self.trusted_proxies and is_trusted(address, self.trusted_proxies)):
+            count = self.per_ip.get(address, 0) + 1
+            self.per_ip[address] = count
+            handler.peer_address = address
+            if count > self.max_per_ip:
+                self.refused("ip_connection_limit")
+                transport.abort()
+                return
         if len(self._connections) > self.max_connections:
             self.refused("connection_limit")
             transport.abort()
+
+    def connection_lost(self, handler, exc: BaseException | None = None) -> None:
+        address = handler.peer_address
+        if address is not None:
+            handler.peer_address = None
+            count = self.per_ip.get(address, 0) - 1
+            if count > 0:
+                self.per_ip[address] = count
+            else:
+                self.per_ip.pop(address, None)
+        super().connection_lost(handler, exc)
 
 
 _HEAD_TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
@@ -725,13 +772,22 @@ class _GuardedHandler(web.RequestHandler):
     414 and an oversized or too numerous header 431 (RFC 9110, RFC 6585).
     """
 
-    __slots__ = ("_body", "_head_deadline", "_head_timeout")
+    __slots__ = ("_body", "_head_deadline", "_head_timeout", "peer_address")
 
     def __init__(self, manager: web.Server, head_timeout: float, **kwargs):
         super().__init__(manager, **kwargs)
         self._head_timeout = head_timeout
         self._head_deadline: asyncio.TimerHandle | None = None
         self._body = None  # the body stream of the latest request head, while it is being received
+        self.peer_address: str | None = None  # counted in _CappedServer.per_ip while set
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        if not transport.is_closing():
+            # A connection that sends nothing at all is closed after
+            # header_timeout too (its first head is timed from the connect):
+            # idle sockets must not hold connection slots until keepalive_timeout.
+            self._head_deadline = self._loop.call_later(self._head_timeout, self._head_timed_out)
 
     def data_received(self, data: bytes) -> None:
         heads = self._request_count

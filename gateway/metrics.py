@@ -65,7 +65,8 @@ REJECTION_REASONS = tuple(r.value for r in Reason if r is not Reason.NO_ROUTE)
 # (431), other unparsable or ambiguous HTTP (400), bodies over max_body_size
 # (413) and connections over max_connections (reset).
 CLIENT_REFUSAL_REASONS = ("header_timeout", "request_line_too_long", "headers_too_large", "malformed_request",
-                          "body_too_large", "connection_limit")
+                          "body_too_large", "connection_limit", "ip_connection_limit", "body_timeout",
+                          "send_timeout")
 
 # Resolve sub-millisecond gateway overhead as well as slow upstreams.
 DURATION_BUCKETS = (

@@ -29,7 +29,8 @@ from yarl import URL
 
 from .config import Upstream
 
-__all__ = ["ClientBodyError", "ClientGone", "MidStreamFailure", "UpstreamError", "UpstreamPool", "hop_by_hop_names"]
+__all__ = ["ClientBodyError", "ClientGone", "MidStreamFailure", "UpstreamError", "UpstreamPool", "hop_by_hop_names",
+           "is_trusted"]
 
 log = logging.getLogger("gateway.proxy")
 
@@ -90,7 +91,7 @@ def upstream_request_headers(
     """
     incoming = request.headers
     peer = request.remote or ""
-    trusted = bool(trusted_proxies) and _is_trusted(peer, trusted_proxies)
+    trusted = bool(trusted_proxies) and is_trusted(peer, trusted_proxies)
     if also_drop or "Connection" in incoming:
         drop = hop_by_hop_names(incoming) | also_drop | _NOT_FORWARDED
         if not trusted:
@@ -126,7 +127,7 @@ def upstream_request_headers(
     return headers
 
 
-def _is_trusted(peer: str, networks: tuple) -> bool:
+def is_trusted(peer: str, networks: tuple) -> bool:
     try:
         address = ipaddress.ip_address(peer.partition("%")[0])
     except ValueError:
@@ -228,18 +229,22 @@ class UpstreamPool:
         *,
         trusted_proxies: tuple = (),
         max_body_size: int = 0,
+        body_timeout: float = 60.0,
+        send_timeout: float = 60.0,
     ) -> web.StreamResponse:
         """Send ``request`` upstream (to path-and-query ``target``) and stream the answer back.
 
         ``decorate(status, headers)`` edits the response headers (CORS) before
         they are sent.  Raises UpstreamError, or ClientBodyError when the
-        client's own upload stalls, breaks or outgrows ``max_body_size`` (0:
-        no limit), before the head is sent.
+        client's own upload stalls, breaks, outgrows ``max_body_size`` (0:
+        no limit) or, when buffered, takes longer than ``body_timeout``,
+        before the head is sent.  Raises ClientGone when a write to the
+        client stalls for ``send_timeout`` (the client connection is closed).
         """
         self.active += 1
         try:
             return await self._forward(request, target, upstream_name, decorate, request_id, trusted_proxies,
-                                       max_body_size)
+                                       max_body_size, body_timeout, send_timeout)
         finally:
             self.active -= 1
 
@@ -252,6 +257,8 @@ class UpstreamPool:
         request_id: str | None,
         trusted_proxies: tuple,
         max_body_size: int,
+        body_timeout: float,
+        send_timeout: float,
     ) -> web.StreamResponse:
         upstream = self.upstreams[upstream_name]
         session = self._sessions[upstream_name]
@@ -266,7 +273,20 @@ class UpstreamPool:
                 # The request is going to be forwarded: tell the client to send
                 # its body (the upstream never sees Expect; we stream for it).
                 await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            body = _stream_body(request, upstream.read_timeout, body_state, max_body_size)
+            buffering = upstream.request_buffering
+            length = request.content_length
+            prefix = b""
+            if buffering and (length is None or length <= buffering):
+                prefix = await _buffer_body(request, buffering, body_timeout, upstream.read_timeout, max_body_size)
+                if length is not None or len(prefix) <= buffering:
+                    # The whole body: the upstream request starts only now,
+                    # so a slow uploader never holds an upstream worker.  (A
+                    # chunked one is forwarded with its Content-Length.)
+                    body = prefix
+                    body_state.done = True
+                    body_state.sent = len(prefix)
+            if body is None:
+                body = _stream_body(request, upstream.read_timeout, body_state, max_body_size, prefix)
 
         url = URL(upstream.url + target, encoded=True)
         try:
@@ -307,6 +327,8 @@ class UpstreamPool:
                 log.debug("client closed the connection before the response head")
                 raise ClientGone(response) from err
             content = upstream_response.content
+            writer = request.writer  # what response.write writes to (aiohttp 3.14: StreamResponse.write)
+            protocol = request.protocol
             while True:
                 try:
                     chunk = await content.readany()
@@ -321,12 +343,26 @@ class UpstreamPool:
                 if not chunk:
                     break
                 try:
-                    await response.write(chunk)
+                    # Written without aiohttp's own drain, which waits for a
+                    # slow reader without end: here the wait is bounded.
+                    await writer.write(chunk, drain=False)
+                    if protocol.writing_paused:
+                        async with asyncio.timeout(send_timeout):
+                            await writer.drain()
+                except TimeoutError:
+                    raise _send_timed_out(request, response, send_timeout, upstream_response) from None
                 except (ConnectionError, aiohttp.ClientConnectionError) as err:
                     log.debug("client closed the connection mid-response")
+                    upstream_response.close()  # the rest of the response is not read: never pooled
                     raise ClientGone(response) from err
             try:
-                await response.write_eof()
+                if request.transport is not None and request.transport.get_write_buffer_size():
+                    async with asyncio.timeout(send_timeout):
+                        await response.write_eof()
+                else:
+                    await response.write_eof()  # nothing pending: its last few bytes cannot stall
+            except TimeoutError:
+                raise _send_timed_out(request, response, send_timeout, upstream_response) from None
             except (ConnectionError, aiohttp.ClientConnectionError) as err:
                 raise ClientGone(response) from err
             return response
@@ -413,11 +449,13 @@ class ClientBodyError(Exception):
 
 
 class ClientGone(Exception):
-    """The client closed its connection while the response was streaming."""
+    """The client closed its connection while the response was streaming,
+    or stopped reading it (``send_timeout`` set: the gateway closed it)."""
 
     def __init__(self, response: web.StreamResponse):
         super().__init__("client closed the connection")
         self.response = response
+        self.send_timeout = False
 
 
 class _BodyState:
@@ -444,6 +482,22 @@ def _expects_continue(request: web.BaseRequest) -> bool:
     )
 
 
+def _send_timed_out(request: web.BaseRequest, response: web.StreamResponse, timeout: float,
+                    upstream_response: aiohttp.ClientResponse) -> "ClientGone":
+    """A client stopped reading for ``listen.send_timeout``: close both connections.
+
+    A client that never reads would otherwise hold its upstream connection
+    (a slot of the pool) for as long as it likes.
+    """
+    log.debug("closing a client connection that read nothing for %.1f s", timeout)
+    upstream_response.close()  # closed, not pooled: the response may not have been read to its end
+    if request.transport is not None:
+        request.transport.abort()
+    gone = ClientGone(response)
+    gone.send_timeout = True
+    return gone
+
+
 class MidStreamFailure(Exception):
     """The upstream failed after the response head was sent; the client connection is aborted."""
 
@@ -453,7 +507,45 @@ class MidStreamFailure(Exception):
         self.response = response
 
 
-async def _stream_body(request: web.BaseRequest, timeout: float, state: _BodyState, limit: int):
+async def _buffer_body(request: web.BaseRequest, buffering: int, deadline: float, stall: float, limit: int) -> bytes:
+    """Read the client's body whole, if it is at most ``buffering`` bytes: in all
+    within ``deadline`` seconds (``listen.body_timeout``), and no read waiting
+    longer than ``stall`` (the upstream's ``read_timeout``, as for a streamed
+    body).  A longer (chunked) body returns its first ``buffering`` + 1 bytes
+    or more, to be streamed on."""
+    content = request.content
+    chunks: list[bytes] = []
+    size = 0
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    try:
+        while size <= buffering:
+            left = end - loop.time()
+            if left <= 0:
+                raise ClientBodyError(408, f"the request body took longer than {deadline:g} s (listen.body_timeout)")
+            try:
+                async with asyncio.timeout(min(left, stall)):
+                    chunk = await content.readany()
+            except TimeoutError:
+                if left <= stall:
+                    raise ClientBodyError(
+                        408, f"the request body took longer than {deadline:g} s (listen.body_timeout)") from None
+                raise ClientBodyError(408, "the request body stalled") from None
+            if not chunk:
+                break
+            size += len(chunk)
+            if limit and size > limit:
+                raise ClientBodyError(413, f"the request body is larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientBodyError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any failure here is the client's
+        raise ClientBodyError(400, "the request body was cut off") from err
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _stream_body(request: web.BaseRequest, timeout: float, state: _BodyState, limit: int,
+                       prefix: bytes = b""):
     """The client's body, each read bounded by ``timeout`` (a stalled uploader
     must not hold an upstream connection forever), in all at most ``limit``
     bytes (0: no limit; a larger Content-Length was refused before this).
@@ -468,6 +560,11 @@ async def _stream_body(request: web.BaseRequest, timeout: float, state: _BodySta
     content = request.content
     remaining = limit or -1
     announced = request.content_length  # None for a chunked body
+    if prefix:  # what _buffer_body read before the body turned out too large to buffer
+        state.sent = len(prefix)
+        if remaining >= 0:
+            remaining -= len(prefix)
+        yield prefix
     while True:
         try:
             async with asyncio.timeout(timeout):

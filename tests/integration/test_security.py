@@ -48,12 +48,13 @@ def gunicorn_sync():
     stop_process(server.proc)
 
 
-def one_connection_config(upstream_url: str, routes: str = ROUTES, extra: str = "") -> str:
+def one_connection_config(upstream_url: str, routes: str = ROUTES, extra: str = "", upstream: str = "") -> str:
     """A gateway whose upstream pool holds a single connection: every request reuses it."""
     return (
         "listen: {host: 127.0.0.1, port: 0}\n"
         "admin: {host: 127.0.0.1, port: 0}\n"
-        f"upstreams:\n  app: {{url: \"{upstream_url}\", connect_timeout: 2, read_timeout: 3, max_connections: 1}}\n"
+        f"upstreams:\n  app: {{url: \"{upstream_url}\", connect_timeout: 2, read_timeout: 3, max_connections: 1"
+        f"{upstream}}}\n"
         + extra
         + f"routes:\n{routes}"
     )
@@ -227,7 +228,8 @@ async def test_connection_is_not_reused_when_the_upstream_answers_before_the_bod
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        gw = await make_gateway(one_connection_config(f"http://127.0.0.1:{port}"))
+        # Streamed, not buffered: the body is still arriving when the upstream answers.
+        gw = await make_gateway(one_connection_config(f"http://127.0.0.1:{port}", upstream=", request_buffering: 0"))
         reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
         hidden = b"GET /api/admin/users HTTP/1.1\r\nHost: x\r\n\r\n"
         # The first body byte goes out with the head (aiohttp sends them
@@ -351,3 +353,193 @@ async def test_malformed_websocket_handshake_is_refused_before_the_upstream(make
     finally:
         server.close()
         await server.wait_closed()
+
+
+# -- slow and hostile clients ----------------------------------------------------------
+
+
+def limits_config(upstream_url: str, listen: str = "", upstream: str = "", routes: str = ROUTES) -> str:
+    return (
+        f"listen: {{host: 127.0.0.1, port: 0{', ' + listen if listen else ''}}}\n"
+        "admin: {host: 127.0.0.1, port: 0}\n"
+        f"upstreams:\n  app: {{url: \"{upstream_url}\", connect_timeout: 1, read_timeout: 3"
+        f"{', ' + upstream if upstream else ''}}}\n"
+        f"routes:\n{routes}"
+    )
+
+
+async def scrape(gw) -> str:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{gw.admin_port}/metrics") as response:
+            return await response.text()
+
+
+async def test_a_client_that_never_reads_releases_its_upstream_connection(make_gateway, recorded):
+    """listen.send_timeout: a client that stops reading a large response is cut
+    off, and the upstream connection (the only one in the pool) is freed."""
+    gw = await make_gateway(limits_config(recorded.url, "send_timeout: 1", "max_connections: 1"))
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    writer.write(b"GET /api/download?size=268435456 HTTP/1.1\r\nHost: gw\r\n\r\n")  # 256 MiB, never read
+    await writer.drain()
+    await asyncio.sleep(0.5)
+    async with aiohttp.ClientSession() as session:
+        async with asyncio.timeout(4):  # without send_timeout: 504 after waiting for the pool's only connection
+            async with session.get(gw.url + "/api/echo") as response:
+                assert response.status == 200
+    # The reader was cut off: its connection ends (after whatever the buffers held).
+    async with asyncio.timeout(10):
+        while await reader.read(1 << 20):
+            pass
+    writer.close()
+    assert 'cors_gateway_client_refusals_total{reason="send_timeout"} 1.0' in await scrape(gw)
+
+
+async def trickle(port: int, path: str, body: bytes, pause: float) -> tuple[int, bytes]:
+    """Upload ``body`` one byte at a time, ``pause`` seconds apart; the status and body of the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"POST {path} HTTP/1.1\r\nHost: gw\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+        for i in range(len(body)):
+            await writer.drain()
+            await asyncio.sleep(pause)
+            if writer.is_closing() or reader.at_eof():
+                break
+            writer.write(body[i:i + 1])
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        return int(head.split(b" ")[1]), await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+async def test_slow_uploads_do_not_pin_gunicorn_sync_workers(make_gateway, gunicorn_sync):
+    """upstreams.<name>.request_buffering: a small body is read whole before the
+    upstream request starts, so two trickling uploads leave both sync workers free."""
+    gw = await make_gateway(limits_config(gunicorn_sync.url))
+    uploads = [asyncio.ensure_future(trickle(gw.port, "/api/upload", b"0123456789", 0.3)) for _ in range(2)]
+    await asyncio.sleep(0.5)  # both uploads are under way
+    async with aiohttp.ClientSession() as session:
+        async with asyncio.timeout(2):  # without buffering: both workers wait for the uploads (3 s)
+            async with session.get(gw.url + "/api/echo") as response:
+                assert response.status == 200
+    for upload in uploads:
+        status, body = await upload
+        assert (status, json.loads(body)) == (200, {"received": 10})
+
+
+async def test_request_buffering_off_streams_as_before(make_gateway, recorded):
+    gw = await make_gateway(limits_config(recorded.url, upstream="request_buffering: 0"))
+    status, body = await trickle(gw.port, "/api/upload", b"abcd", 0.1)
+    assert (status, json.loads(body)) == (200, {"received": 4})
+
+
+async def test_a_buffered_body_that_takes_too_long_gets_408(make_gateway, recorded):
+    gw = await make_gateway(limits_config(recorded.url, "body_timeout: 1"))
+    status, body = await trickle(gw.port, "/api/upload", b"0123456789", 0.3)
+    assert status == 408
+    assert body == b"the request body took longer than 1 s (listen.body_timeout)\n"
+    assert recorded.requests() == []
+    assert 'cors_gateway_client_refusals_total{reason="body_timeout"} 1.0' in await scrape(gw)
+
+
+async def test_a_buffered_chunked_body_is_forwarded_whole_with_its_length(make_gateway, recorded):
+    gw = await make_gateway(limits_config(recorded.url))
+    body = deterministic_bytes(100_000, seed=3)
+
+    async def chunks():
+        for start in range(0, len(body), 30_000):
+            yield body[start:start + 30_000]
+
+    async with aiohttp.ClientSession() as session:
+        async with session.post(gw.url + "/api/sha256", data=chunks()) as response:
+            assert response.status == 200
+            assert await response.json() == {"sha256": hashlib.sha256(body).hexdigest(), "length": len(body)}
+    (entry,) = recorded.requests()
+    assert ["Content-Length", str(len(body))] in entry["headers"]
+    assert not [h for h in entry["headers"] if h[0].lower() == "transfer-encoding"]
+
+
+async def test_connections_per_client_address_are_capped(make_gateway, recorded):
+    gw = await make_gateway(limits_config(recorded.url, "max_connections_per_ip: 3"))
+    held = [await asyncio.open_connection("127.0.0.1", gw.port) for _ in range(3)]
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    writer.write(b"GET /api/echo HTTP/1.1\r\nHost: gw\r\n\r\n")
+    async with asyncio.timeout(3):
+        assert await reader.read() == b""  # closed before anything was read
+    writer.close()
+    assert 'cors_gateway_client_refusals_total{reason="ip_connection_limit"} 1.0' in await scrape(gw)
+    held_reader, held_writer = held.pop()
+    held_writer.close()
+    await asyncio.sleep(0.2)
+    status, _, _ = await exchange(gw.port, b"GET /api/echo HTTP/1.1\r\nHost: gw\r\n\r\n")  # a slot is free again
+    assert status == 200
+    for _, other in held:
+        other.close()
+
+
+async def test_trusted_proxies_are_exempt_from_the_per_address_cap(make_gateway, recorded):
+    gw = await make_gateway(limits_config(recorded.url, 'max_connections_per_ip: 2, trusted_proxies: ["127.0.0.1"]'))
+    held = [await asyncio.open_connection("127.0.0.1", gw.port) for _ in range(4)]
+    status, _, _ = await exchange(gw.port, b"GET /api/echo HTTP/1.1\r\nHost: gw\r\n\r\n")
+    assert status == 200
+    for _, writer in held:
+        writer.close()
+
+
+async def test_a_connection_that_sends_nothing_is_closed_after_header_timeout(make_gateway, recorded):
+    gw = await make_gateway(limits_config(recorded.url, "header_timeout: 1"))
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    async with asyncio.timeout(4):  # keepalive_timeout (75 s) would hold it open otherwise
+        answer = await reader.read()
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert 0.8 < loop.time() - start < 3
+    writer.close()
+
+
+# -- paths: the route is chosen on the path the upstream routes on ----------------------
+
+PATH_ROUTES = (
+    f'  - {{name: admin-users, path_regex: "/api/admin/users/\\\\d+", upstream: app,'
+    f' cors: {{origins: ["{ADMIN_ORIGIN}"], on_reject: block}}}}\n'
+    f'  - {{name: files, path_regex: "/files/.*", upstream: app, cors: {{origins: ["{ADMIN_ORIGIN}"], on_reject: block}}}}\n'
+    f'  - {{name: cafe, path: "/café/", upstream: app, cors: {{origins: ["{ADMIN_ORIGIN}"], on_reject: block}}}}\n'
+    '  - {name: api, path: /, upstream: app, cors: {origins: "*"}}\n'
+)
+
+
+@pytest.mark.parametrize("server", ["werkzeug", "gunicorn-gthread"])
+@pytest.mark.parametrize("target, status", [
+    ("/api/admin/users/%D9%A1", 403),  # ARABIC-INDIC DIGIT ONE: Werkzeug's int converter reads it as 1
+    ("/api/admin/users/%EF%BC%91", 403),  # FULLWIDTH DIGIT ONE
+    ("/caf%C3%A9/menu", 403),  # a non-ASCII route matches its UTF-8 escapes
+    ("/files/%0Asecret", 400),  # control characters are refused
+    ("/files/%00", 400),
+    ("/api/%FF", 400),  # not UTF-8
+    ("/api/admin#x", 400),  # a fragment would be cut off before the upstream
+    ("/api/echo?a=1#&admin=1", 400),
+])
+async def test_unicode_and_odd_paths_cannot_slip_past_a_narrower_route(make_gateway, recorded, gthread, server,
+                                                                       target, status):
+    upstream = recorded if server == "werkzeug" else gthread
+    upstream.clear()
+    gw = await make_gateway(gateway_config(upstream.url, PATH_ROUTES))
+    answer, _, _ = await exchange(gw.port, f"GET {target} HTTP/1.1\r\nHost: gw\r\nOrigin: https://evil.example\r\n\r\n"
+                                  .encode())
+    assert answer == status
+    assert upstream.requests() == []
+
+
+@pytest.mark.parametrize("server", ["werkzeug", "gunicorn-gthread"])
+async def test_allowed_unicode_paths_arrive_as_sent(make_gateway, recorded, gthread, server):
+    upstream = recorded if server == "werkzeug" else gthread
+    upstream.clear()
+    gw = await make_gateway(gateway_config(upstream.url, PATH_ROUTES))
+    for target in ("/api/admin/users/%D9%A1", "/caf%C3%A9/menu"):
+        status, headers, _ = await exchange(
+            gw.port, f"GET {target} HTTP/1.1\r\nHost: gw\r\nOrigin: {ADMIN_ORIGIN}\r\n\r\n".encode())
+        assert status == 404  # the recording app has no such view; what matters is what it received
+        assert headers["access-control-allow-origin"] == ADMIN_ORIGIN
+    assert [entry["path"] for entry in upstream.requests()] == ["/api/admin/users/١", "/café/menu"]

@@ -119,7 +119,7 @@ def initial_series() -> dict[Key, float]:
     expected[key("cors_gateway_build_info", version=__version__)] = 1.0
     expected[key("cors_gateway_worker_restarts_total")] = 0.0
     for reason in ("header_timeout", "request_line_too_long", "headers_too_large", "malformed_request",
-                   "body_too_large", "connection_limit"):
+                   "body_too_large", "connection_limit", "ip_connection_limit", "body_timeout", "send_timeout"):
         expected[key("cors_gateway_client_refusals_total", reason=reason)] = 0.0
     return expected
 
@@ -158,8 +158,8 @@ def test_every_family_and_series_exists_at_zero_on_the_first_scrape():
     assert samples == initial_series()
     # 3 routes x (9 requests + 10 rejected + 5 responses + 21 histogram + 2 shadow)
     # + 2 upstreams x (21 histogram + 4 errors) + 8 single series (the timestamp popped above)
-    # + 6 client refusal reasons
-    assert len(samples) == 3 * 47 + 2 * 25 + 8 + 6
+    # + 9 client refusal reasons
+    assert len(samples) == 3 * 47 + 2 * 25 + 8 + 9
 
 
 def test_sample_lines_are_written_as_dashboards_expect():
