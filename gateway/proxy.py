@@ -1,10 +1,15 @@
 """Stream requests to upstreams and responses back, untouched but for hop-by-hop headers.
 
 One keep-alive ``ClientSession`` per upstream (its own connection limit and
-timeouts).  Bodies are streamed both ways in chunks with backpressure
-(``StreamResponse.write`` waits for the socket to drain), so a 1 GiB upload or
-download costs a few chunk buffers, not 1 GiB.  Content-Encoding passes
-through (no decompression); redirects are returned, never followed.
+timeouts).  A request body up to the upstream's ``request_buffering`` bytes is
+read whole before the upstream request starts (a slow uploader cannot pin a
+sync worker); larger ones, and all responses, are streamed in chunks with
+backpressure, so a 1 GiB upload or download costs a few chunk buffers, not
+1 GiB.  A client that reads nothing for ``listen.send_timeout`` is cut off.
+Bodies pass byte for byte: Content-Encoding passes through (no
+decompression either way); redirects are returned, never followed.  A pooled
+connection is reused only after a complete exchange (the whole body sent,
+exactly as announced, and the whole response read).
 
 ``read_timeout`` bounds each wait on the upstream (for the response head and
 between body chunks), not the whole transfer; ``connect_timeout`` bounds the
@@ -278,6 +283,10 @@ class UpstreamPool:
             prefix = b""
             if buffering and (length is None or length <= buffering):
                 prefix = await _buffer_body(request, buffering, body_timeout, upstream.read_timeout, max_body_size)
+                if length is not None and len(prefix) != length:
+                    # aiohttp's parser ends a body at exactly its length or
+                    # fails; never forward one framed otherwise.
+                    raise ClientBodyError(400, "the request body was cut off")
                 if length is not None or len(prefix) <= buffering:
                     # The whole body: the upstream request starts only now,
                     # so a slow uploader never holds an upstream worker.  (A
