@@ -46,8 +46,9 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from .config import ClientLimits, GatewayConfig
 from .logs import RequestLog, flush_access_log
 from .metrics import NO_ROUTE, Metrics
-from .policy import Decision, Kind, Reason, allowed_methods_differ, upstream_would_allow
-from .proxy import ClientBodyError, ClientGone, MidStreamFailure, UpstreamError, UpstreamPool, is_trusted
+from .policy import SAME_ORIGIN, Decision, Kind, Reason, allowed_methods_differ, upstream_would_allow
+from .proxy import (ClientBodyError, ClientGone, MidStreamFailure, UpstreamError, UpstreamPool, client_scheme_and_host,
+                    is_trusted)
 from .routes import CompiledRoute, RouteTable, normalize_path
 
 __all__ = ["Gateway", "merge_vary"]
@@ -285,18 +286,26 @@ class Gateway:
             return await self._websocket(request, route, outcome, request_id, origins)
         policy = route.policy
         csrf = route.route.csrf == "sec-fetch-site" and method not in _SAFE_METHODS
+        preflight = method == "OPTIONS" and "Access-Control-Request-Method" in headers
+        trusted_proxies = outcome.table.config.trusted_proxies
         if mode == "off":
             if origins:
-                outcome.kind = (Kind.PREFLIGHT if _is_preflight(request) else Kind.ACTUAL).value
+                outcome.kind = (Kind.PREFLIGHT if preflight else Kind.ACTUAL).value
             # csrf is not CORS: it holds in every mode (off: judged by the
             # route's origins, nothing else of its policy is applied).
-            if csrf and _cross_site_forgery(headers.get("Sec-Fetch-Site"), bool(origins),
-                                            policy.actual(method, origins) if origins else policy.non_cors):
+            if csrf and _cross_site_forgery(
+                headers.get("Sec-Fetch-Site"), bool(origins),
+                policy.non_cors if not origins
+                else SAME_ORIGIN if _same_origin(request, origins, trusted_proxies)
+                else policy.actual(method, origins),
+            ):
                 return _answer(403, _CSRF_REFUSED, None, request_id)
             return await self._forward(request, route, outcome, request_id, _decorator(None, False, request_id))
         if not origins:
             decision = policy.non_cors
-        elif method == "OPTIONS" and "Access-Control-Request-Method" in headers:
+        elif not preflight and _same_origin(request, origins, trusted_proxies):
+            decision = SAME_ORIGIN
+        elif preflight:
             decision = policy.preflight(
                 origins,
                 headers.getall("Access-Control-Request-Method"),
@@ -308,7 +317,7 @@ class Gateway:
         outcome.judged(decision)
 
         if mode == "shadow":
-            if csrf and decision.kind is not Kind.PREFLIGHT and _cross_site_forgery(
+            if csrf and _cross_site_forgery(
                 headers.get("Sec-Fetch-Site"), bool(origins), decision
             ):
                 # Shadow adds no CORS headers (the upstream's pass through), and so neither does this 403.
@@ -426,7 +435,8 @@ class Gateway:
             if problem.startswith("Sec-WebSocket-Version"):
                 response.headers["Sec-WebSocket-Version"] = "13"  # RFC 6455 4.4: the versions we speak
             return response
-        if route.mode != "off" and origins:
+        if route.mode != "off" and origins and not _same_origin(request, origins,
+                                                                 outcome.table.config.trusted_proxies):
             decision = route.policy.actual("GET", origins)
             outcome.judged(decision)
             if not decision.allowed:
@@ -449,7 +459,7 @@ class Gateway:
 
         def compare(status: int, response_headers: CIMultiDict) -> None:
             _set_request_id(response_headers, request_id)
-            if decision.kind is Kind.NON_CORS or len(origins) != 1:
+            if decision.kind is Kind.NON_CORS or decision is SAME_ORIGIN or len(origins) != 1:
                 return
             acao = response_headers.getall("Access-Control-Allow-Origin", ())
             observed = {name.lower(): value for name, value in response_headers.items()}
@@ -896,8 +906,29 @@ def _bad_websocket_handshake(request: web.BaseRequest) -> str | None:
     return None
 
 
-def _is_preflight(request: web.BaseRequest) -> bool:
-    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+def _same_origin(request: web.BaseRequest, origins: tuple[str, ...], trusted_proxies: tuple) -> bool:
+    """Is this request from the origin the client used to reach the gateway?
+
+    ``Sec-Fetch-Site: same-origin`` says so (browsers set it, and no page can
+    forge it); without that header, the ``Origin`` must equal the scheme and
+    ``Host`` the client used (behind a trusted proxy, its
+    ``X-Forwarded-Proto``/``-Host``), default port omitted as browsers do.
+    ``same-site`` is not same-origin.
+    """
+    if len(origins) != 1:
+        return False
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site.strip().lower() == "same-origin"
+    trusted = bool(trusted_proxies) and is_trusted(request.remote or "", trusted_proxies)
+    scheme, host = client_scheme_and_host(request, trusted)
+    host = host.strip().lower()
+    if not host:
+        return False
+    default = ":80" if scheme == "http" else ":443"
+    if host.endswith(default):
+        host = host[: -len(default)]
+    return origins[0] == f"{scheme}://{host}"
 
 
 def _set_request_id(headers: CIMultiDict, request_id: str) -> None:

@@ -3,7 +3,9 @@
 Names and labels are an interface (dashboards and alerts are built on them):
 
 =====================================================  =============================================
-cors_gateway_requests_total{route,kind,decision}       kind preflight|actual|non_cors
+cors_gateway_requests_total{route,kind,decision}       kind preflight|actual|non_cors, decision
+                                                       allowed|rejected|not_applicable (+ same_origin
+                                                       for kind actual)
 cors_gateway_rejected_origins_total{route,origin,reason}  origin bounded, see below
 cors_gateway_responses_total{route,code}               code 1xx..5xx
 cors_gateway_request_duration_seconds{route}           whole time in the gateway
@@ -56,6 +58,9 @@ NO_ROUTE = "__no_route__"
 OTHER_ORIGIN = "__other__"
 MALFORMED_ORIGIN = "__malformed__"
 DECISIONS = ("allowed", "rejected", "not_applicable")
+# Same-origin requests (a page served through the gateway calling its own
+# origin) are actual requests that CORS does not apply to.
+SAME_ORIGIN_DECISION = "same_origin"
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 UPSTREAM_ERROR_KINDS = ("connect", "timeout", "reset", "protocol")
 RELOAD_RESULTS = ("success", "failure")
@@ -234,7 +239,7 @@ class Metrics:
         self._origins: dict[str, set[str]] = getattr(self, "_origins", {})
         for name in [r.name for r in table.routes] + [NO_ROUTE]:
             for kind in Kind:
-                for decision in DECISIONS:
+                for decision in DECISIONS + ((SAME_ORIGIN_DECISION,) if kind is Kind.ACTUAL else ()):
                     if (name, kind.value, decision) not in self._requests:
                         self._requests[name, kind.value, decision] = _CounterTally(
                             self.requests.labels(name, kind.value, decision))

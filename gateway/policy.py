@@ -45,7 +45,8 @@ from .cache import DecisionCache
 from .config import CorsSettings
 from .origins import MAX_ORIGIN_LENGTH, compile_origins, is_serialized_origin
 
-__all__ = ["CorsPolicy", "Decision", "Kind", "Reason", "allowed_methods_differ", "upstream_would_allow"]
+__all__ = ["SAME_ORIGIN", "CorsPolicy", "Decision", "Kind", "Reason", "allowed_methods_differ",
+           "upstream_would_allow"]
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -114,9 +115,10 @@ class Decision:
             lines.append(f"Vary: {', '.join(self.vary)}\r\n")
         # Values are validated origins and configured tokens: ASCII.
         object.__setattr__(self, "wire", "".join(lines).encode("latin-1"))
-        label = "not_applicable" if self.allowed is None else "allowed" if self.allowed else "rejected"
-        reason = self.reason.value if self.reason is not None else None
-        object.__setattr__(self, "labels", (self.kind.value, label, reason))
+        if not self.labels[1]:  # unless given (SAME_ORIGIN)
+            label = "not_applicable" if self.allowed is None else "allowed" if self.allowed else "rejected"
+            reason = self.reason.value if self.reason is not None else None
+            object.__setattr__(self, "labels", (self.kind.value, label, reason))
 
     @property
     def label(self) -> str:
@@ -129,6 +131,15 @@ class Decision:
             return ""
         what = "CORS preflight" if self.kind is Kind.PREFLIGHT else "CORS request"
         return f"{what} rejected: {self.reason.value}: {_EXPLANATIONS[self.reason]}\n"
+
+
+# A same-origin request (the gateway's own origin calling it, e.g. a page
+# served through the gateway posting a form): CORS does not apply, so no
+# Access-Control-* header is added and neither ``on_reject: block`` nor
+# ``csrf`` refuses it.  Its answer still varies on Origin: the same URL
+# answers other origins with CORS headers, and a shared cache must not hand
+# this header-less answer to them.
+SAME_ORIGIN = Decision(Kind.ACTUAL, True, None, (), ("Origin",), labels=("actual", "same_origin", None))
 
 
 @dataclass(frozen=True, slots=True)

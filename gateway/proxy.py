@@ -34,8 +34,8 @@ from yarl import URL
 
 from .config import Upstream
 
-__all__ = ["ClientBodyError", "ClientGone", "MidStreamFailure", "UpstreamError", "UpstreamPool", "hop_by_hop_names",
-           "is_trusted"]
+__all__ = ["ClientBodyError", "ClientGone", "MidStreamFailure", "UpstreamError", "UpstreamPool",
+           "client_scheme_and_host", "hop_by_hop_names", "is_trusted"]
 
 log = logging.getLogger("gateway.proxy")
 
@@ -107,13 +107,31 @@ def upstream_request_headers(
         [(name, value) for name, value in incoming.items()
          if not ((lower := name.lower()) in drop or lower.startswith(_REPLACED_PREFIXES))]
     )
-    host = incoming.get("Host", "")
     if not upstream.preserve_host:
         headers.popall("Host", None)
+    proto, host = client_scheme_and_host(request, trusted)
+    forwarded_for = incoming.getall("X-Forwarded-For", ()) if trusted else None
+    headers["X-Forwarded-For"] = ", ".join([*forwarded_for, peer]) if forwarded_for else peer
+    headers["X-Forwarded-Proto"] = proto
+    if host:
+        headers["X-Forwarded-Host"] = host
+    if request_id is not None:
+        headers["X-Request-Id"] = request_id
+    return headers
+
+
+def client_scheme_and_host(request: web.BaseRequest, trusted: bool) -> tuple[str, str]:
+    """The scheme and Host the client used to reach the gateway.
+
+    The connection's own (``https`` on a TLS listener) and the ``Host``
+    header; when the peer is a trusted proxy (``trusted``), its single
+    ``X-Forwarded-Proto`` (leftmost item, if ``http`` or ``https``) and
+    ``X-Forwarded-Host`` (leftmost item) instead.  The host may be "".
+    """
+    incoming = request.headers
     proto = request.scheme
-    forwarded_for = None
+    host = incoming.get("Host", "")
     if trusted:
-        forwarded_for = incoming.getall("X-Forwarded-For", ())
         protos = incoming.getall("X-Forwarded-Proto", ())
         if len(protos) == 1:
             # A chain of proxies may send "https, http": the leftmost is the client's.
@@ -123,13 +141,7 @@ def upstream_request_headers(
         hosts = incoming.getall("X-Forwarded-Host", ())
         if len(hosts) == 1 and hosts[0].strip():
             host = hosts[0].split(",", 1)[0].strip()
-    headers["X-Forwarded-For"] = ", ".join([*forwarded_for, peer]) if forwarded_for else peer
-    headers["X-Forwarded-Proto"] = proto
-    if host:
-        headers["X-Forwarded-Host"] = host
-    if request_id is not None:
-        headers["X-Request-Id"] = request_id
-    return headers
+    return proto, host
 
 
 def is_trusted(peer: str, networks: tuple) -> bool:

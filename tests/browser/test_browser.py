@@ -359,6 +359,20 @@ async def test_block_allows_the_listed_origin(world, open_page, upstream_seen):
     assert seen(upstream_seen) == [("POST", "/blocked/echo")]
 
 
+async def test_the_gateways_own_pages_may_post_to_a_block_route(world, open_page, upstream_seen):
+    """A page served through the gateway posts with the gateway's own Origin
+    (and Sec-Fetch-Site: same-origin), which no route lists: same-origin is
+    never refused, and gets no CORS headers (none are needed)."""
+    page = await open_page(world.GW)  # the gateway's 404 page: what matters is its origin
+    result = await call(page, world.GW + "/blocked/echo", method="POST", headers=FORM, body="a=1",
+                        read=("Access-Control-Allow-Origin", "Vary"))
+    assert result["ok"] and result["status"] == 200
+    assert result["headers"] == {"Access-Control-Allow-Origin": None, "Vary": "Origin"}
+    assert seen(upstream_seen) == [("POST", "/blocked/echo")]
+    assert seen_header(upstream_seen, 0, "Origin") == world.GW
+    assert seen_header(upstream_seen, 0, "Sec-Fetch-Site") == "same-origin"
+
+
 # -- redirects and streaming -------------------------------------------------------------------------------
 
 

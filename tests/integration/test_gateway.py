@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 
 import aiohttp
@@ -517,8 +518,14 @@ async def test_admin_endpoints_live_on_admin_port_only(gw, http, recorded):
         assert (r.status, await r.text()) == (200, "ready\n")
     async with http.get(gw.url + "/api/echo", headers={"Origin": EVIL}) as r:
         assert r.status == 200
-    async with http.get(admin + "/metrics") as r:
-        text = await r.text()
+    # A proxied request is recorded just after its last byte is sent: the
+    # client can scrape first, so look again for a moment.
+    for _ in range(50):
+        async with http.get(admin + "/metrics") as r:
+            text = await r.text()
+        if 'route="api"} 1.0' in text:
+            break
+        await asyncio.sleep(0.02)
     assert 'cors_gateway_requests_total{decision="rejected",kind="actual",route="api"} 1.0' in text
     assert 'cors_gateway_rejected_origins_total{origin="https://evil.example",reason="origin_not_allowed",route="api"} 1.0' in text
     async with http.get(gw.url + "/metrics") as r:

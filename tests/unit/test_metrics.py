@@ -96,7 +96,7 @@ def initial_series() -> dict[Key, float]:
     expected: dict[Key, float] = {}
     for route in ROUTES:
         for kind in KINDS:
-            for decision in DECISIONS:
+            for decision in DECISIONS + (("same_origin",) if kind == "actual" else ()):
                 expected[key("cors_gateway_requests_total", route=route, kind=kind, decision=decision)] = 0.0
         for origin in ("__other__", "__malformed__"):
             for reason in REASONS:
@@ -156,10 +156,10 @@ def test_every_family_and_series_exists_at_zero_on_the_first_scrape():
     timestamp = samples.pop(key(TIMESTAMP))
     assert before <= timestamp <= after
     assert samples == initial_series()
-    # 3 routes x (9 requests + 10 rejected + 5 responses + 21 histogram + 2 shadow)
+    # 3 routes x (10 requests + 10 rejected + 5 responses + 21 histogram + 2 shadow)
     # + 2 upstreams x (21 histogram + 4 errors) + 8 single series (the timestamp popped above)
     # + 9 client refusal reasons
-    assert len(samples) == 3 * 47 + 2 * 25 + 8 + 9
+    assert len(samples) == 3 * 48 + 2 * 25 + 8 + 9
 
 
 def test_sample_lines_are_written_as_dashboards_expect():
