@@ -189,7 +189,7 @@ class _Outcome:
     """What happened to one request, filled in as it goes, recorded in ``_finish``."""
 
     __slots__ = ("table", "pool", "route", "kind", "decision", "reason", "origin", "upstream", "upstream_seconds",
-                 "status")
+                 "status", "judgement")
 
     def __init__(self, table: RouteTable, pool: UpstreamPool | None) -> None:
         # The config generation this request runs under, start to end, even
@@ -204,9 +204,11 @@ class _Outcome:
         self.upstream: str | None = None
         self.upstream_seconds: float | None = None
         self.status: int | None = None  # overrides the response's (a cut-off stream counts as 502)
+        self.judgement: Decision | None = None
 
     def judged(self, decision: Decision) -> None:
         self.kind, self.decision, self.reason = decision.labels
+        self.judgement = decision
 
 
 class Gateway:
@@ -220,6 +222,7 @@ class Gateway:
         self.logs = RequestLog(config.access_log.enabled, config.access_log.sample_rate)
         self.pool: UpstreamPool | None = None
         self._retired: set[UpstreamPool] = set()
+        self._credential_warnings: dict[str, float] = {}  # route -> when last warned (public route + credentials)
         self.ready = False
         self._runners: list[web.BaseRunner] = []
         self._sync_task: asyncio.Task | None = None
@@ -314,6 +317,8 @@ class Gateway:
             )
         else:
             decision = policy.actual(method, origins)
+            if policy.public and decision.allowed and ("Cookie" in headers or "Authorization" in headers):
+                self._public_route_with_credentials(route.name)
         outcome.judged(decision)
 
         if mode == "shadow":
@@ -336,6 +341,23 @@ class Gateway:
         ):
             return _answer(403, _CSRF_REFUSED, decision, request_id)
         return await self._forward(request, route, outcome, request_id, _decorator(decision, True, request_id))
+
+    def _public_route_with_credentials(self, route: str) -> None:
+        """A public route (``origins: "*"``, no credentials) got a cross-origin
+        request with a cookie or Authorization: if the page sent it with
+        ``credentials: "include"``, the browser refuses the ``*`` answer and
+        the page sees a CORS error.  Said once a minute per route."""
+        now = time.monotonic()
+        last = self._credential_warnings.get(route)
+        if last is not None and now - last < 60.0:
+            return
+        self._credential_warnings[route] = now  # route names come from the config: bounded
+        log.warning(
+            "route %s is public (origins: \"*\", no credentials) but got a cross-origin request with a Cookie or "
+            "Authorization header: a browser sending credentials refuses Access-Control-Allow-Origin: *, so the page "
+            "gets a CORS error. List the allowed origins and set supports_credentials: true on this route",
+            route,
+        )
 
     def _refuse(
         self, request: web.BaseRequest, outcome: _Outcome, request_id: str, origins: tuple[str, ...],
@@ -513,7 +535,9 @@ class Gateway:
         if reason is not None and reason != Reason.NO_ROUTE.value:
             malformed = reason == Reason.MALFORMED_ORIGIN.value or outcome.origin is None
             origin_label = self.metrics.origin_label(outcome.route, outcome.origin, malformed)
-            self.logs.rejection(outcome.route, origin_label, outcome.kind, reason, request.method)
+            judgement = outcome.judgement
+            self.logs.rejection(outcome.route, origin_label, outcome.kind, reason, request.method,
+                                judgement.detail if judgement is not None else "")
         self.metrics.observe(outcome.route, outcome.kind, outcome.decision, reason, status, duration, origin_label)
         if outcome.upstream_seconds is not None:
             self.metrics.observe_upstream(outcome.upstream, outcome.upstream_seconds)

@@ -154,8 +154,11 @@ class RequestLog:
             f'"upstream_ms":{"null" if upstream is None else round(upstream * 1000, 3)}}}'
         )
 
-    def rejection(self, route: str, origin_label: str, kind: str, reason: str, method: str) -> bool:
-        """Log one rejection if the rate limits allow; True when written."""
+    def rejection(self, route: str, origin_label: str, kind: str, reason: str, method: str, detail: str = "") -> bool:
+        """Log one rejection if the rate limits allow; True when written.
+
+        ``detail`` (``Decision.detail``) names what was refused and the key to
+        change; its only request input is validated, clipped token names."""
         if not rejection_log.isEnabledFor(logging.INFO):
             return False
         now = time.monotonic()
@@ -176,8 +179,8 @@ class RequestLog:
             self._last.popitem(last=False)
         held, self.suppressed = self.suppressed, 0
         rejection_log.info(
-            "rejected %s %s on route %s from origin %s: %s%s",
-            kind, _clip(method), route, origin_label, reason,
+            "rejected %s %s on route %s from origin %s: %s%s%s",
+            kind, _clip(method), route, origin_label, reason, f": {detail}" if detail else "",
             f" ({held} similar lines held back)" if held else "",
         )
         return True

@@ -108,6 +108,11 @@ class Decision:
     wire: bytes = field(default=b"", compare=False, repr=False)
     # (kind, decision label, reason) as the plain strings metrics and logs use.
     labels: tuple[str, str, str | None] = field(default=("", "", None), compare=False, repr=False)
+    # For a rejection: what exactly was refused and the config key to change,
+    # e.g. 'requested header "x-api-key" is not in routes.2.cors.allow_headers'.
+    # For the rejection log and `explain`, never for a response: the only
+    # request input in it is method and header names validated as tokens.
+    detail: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         lines = [f"{name}: {value}\r\n" for name, value in self.headers]
@@ -158,11 +163,14 @@ class CorsPolicy:
         "name", "settings", "_key", "_cache", "_origins", "public", "_methods", "_allow_headers",
         "_allow_headers_value", "_acam", "_fixed_preflight", "_preflight_vary", "_actual_vary",
         "_rejected_actual", "_rejected_preflight", "non_cors", "_expose", "_credentials",
-        "_malformed_verdict", "_preflights",
+        "_malformed_verdict", "_preflights", "_where",
     )
 
-    def __init__(self, name: str, settings: CorsSettings, cache: DecisionCache):
+    def __init__(self, name: str, settings: CorsSettings, cache: DecisionCache, key: str = "cors"):
+        """``key``: the config key path of this policy's cors block (``routes.2.cors``),
+        named in rejection details."""
         self.name = name
+        self._where = key
         self.settings = settings
         self._key = cache.new_namespace()
         self._cache = cache
@@ -201,11 +209,22 @@ class CorsPolicy:
 
         # Rejections never carry Access-Control-Allow-* headers; they always
         # vary on Origin because another origin may get a different answer.
+        fixed_details = {
+            Reason.ORIGIN_NOT_ALLOWED: f"the origin is not in {key}.origins: add it there if this site may call",
+            Reason.MALFORMED_ORIGIN: "the Origin header is not one serialized origin (not a browser's)",
+            Reason.PRIVATE_NETWORK_NOT_ALLOWED: (
+                "the page asked for private network access (Access-Control-Request-Private-Network: true); "
+                f"{key}.allow_private_network: true allows it, for origins you trust"),
+            Reason.METHOD_NOT_ALLOWED: f"the method is not in {key}.methods",
+            Reason.HEADER_NOT_ALLOWED: (f"Access-Control-Request-Headers is malformed or longer than "
+                                        f"{MAX_REQUEST_HEADERS_LENGTH} characters or {MAX_REQUEST_HEADER_NAMES} names"),
+        }
         self._rejected_actual = {
-            r: Decision(Kind.ACTUAL, False, r, (), ("Origin",), 403) for r in Reason
+            r: Decision(Kind.ACTUAL, False, r, (), ("Origin",), 403, detail=fixed_details.get(r, "")) for r in Reason
         }
         self._rejected_preflight = {
-            r: Decision(Kind.PREFLIGHT, False, r, (), self._preflight_vary, 403) for r in Reason
+            r: Decision(Kind.PREFLIGHT, False, r, (), self._preflight_vary, 403, detail=fixed_details.get(r, ""))
+            for r in Reason
         }
         # The answer to a request without Origin (not a CORS request).
         self.non_cors = Decision(Kind.NON_CORS, None, None, (), ("Origin",))
@@ -269,8 +288,16 @@ class CorsPolicy:
         if not verdict.allowed:
             return verdict.actual
         if self._methods is not None and method not in self._methods and method != "OPTIONS":
-            return self._rejected_actual[Reason.METHOD_NOT_ALLOWED]
+            return self._method_refused(Kind.ACTUAL, method)
         return verdict.actual
+
+    def _method_refused(self, kind: Kind, method: str) -> Decision:
+        """A method rejection that names the method (a token: aiohttp's parser or _TOKEN checked it)."""
+        detail = f'method "{method[:32]}" is not in {self._where}.methods: add it there'
+        if kind is Kind.ACTUAL:
+            return Decision(Kind.ACTUAL, False, Reason.METHOD_NOT_ALLOWED, (), ("Origin",), 403, detail=detail)
+        return Decision(Kind.PREFLIGHT, False, Reason.METHOD_NOT_ALLOWED, (), self._preflight_vary, 403,
+                        detail=detail)
 
     def preflight(
         self,
@@ -313,16 +340,21 @@ class CorsPolicy:
             return rejected[Reason.METHOD_NOT_ALLOWED]
         method = acrm[0]  # case-sensitive, as HTTP methods are
         if self._methods is not None and method not in self._methods:
-            return rejected[Reason.METHOD_NOT_ALLOWED]
+            return self._method_refused(Kind.PREFLIGHT, method)
 
         requested = _parse_header_names(acrh)
         if requested is None:
             return rejected[Reason.HEADER_NOT_ALLOWED]
         if self._allow_headers is not None:
             allowed = self._allow_headers
-            for name in requested:
-                if name not in allowed:
-                    return rejected[Reason.HEADER_NOT_ALLOWED]
+            refused = [name for name in requested if name not in allowed]
+            if refused:
+                # Validated tokens, lowercased, at most 64 of them: clipped for the log.
+                names = ", ".join(f'"{name[:40]}"' for name in refused[:5]) + (", ..." if len(refused) > 5 else "")
+                what = "requested header" if len(refused) == 1 else "requested headers"
+                return Decision(Kind.PREFLIGHT, False, Reason.HEADER_NOT_ALLOWED, (), self._preflight_vary, 403,
+                                detail=f"{what} {names} not in {self._where}.allow_headers: add "
+                                       f"{'it' if len(refused) == 1 else 'them'} there")
 
         wants_pna = False
         for value in acrpn:

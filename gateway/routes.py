@@ -132,13 +132,14 @@ class RouteTable:
         self.cache = cache or DecisionCache(config.cache_size)
         self.config = config
         self.routes = tuple(
-            CompiledRoute(route, CorsPolicy(route.name, route.cors, self.cache)) for route in config.routes
+            CompiledRoute(route, CorsPolicy(route.name, route.cors, self.cache, f"routes.{route.index}.cors"))
+            for route in config.routes
         )
         self._matchers = tuple((_PathMatcher(r.route), r) for r in self.routes)
         # Most configs match on paths only: then the Host header is never parsed.
         self._uses_host = any(r.route.host is not None for r in self.routes)
         # Errors for unmatched paths (404) are judged by defaults.cors.
-        self.fallback = CorsPolicy("__no_route__", config.defaults_cors, self.cache)
+        self.fallback = CorsPolicy("__no_route__", config.defaults_cors, self.cache, "defaults.cors")
 
     def match(self, host_header: str | None, path: str) -> CompiledRoute | None:
         host = _host_name(host_header) if self._uses_host else None
