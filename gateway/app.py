@@ -50,6 +50,7 @@ from .policy import SAME_ORIGIN, Decision, Kind, Reason, allowed_methods_differ,
 from .proxy import (ClientBodyError, ClientGone, MidStreamFailure, UpstreamError, UpstreamPool, client_scheme_and_host,
                     is_trusted)
 from .routes import CompiledRoute, RouteTable, normalize_path
+from .tls import CertificateWatcher
 
 __all__ = ["Gateway", "merge_vary"]
 
@@ -222,6 +223,7 @@ class Gateway:
         self.logs = RequestLog(config.access_log.enabled, config.access_log.sample_rate)
         self.pool: UpstreamPool | None = None
         self._retired: set[UpstreamPool] = set()
+        self.tls: CertificateWatcher | None = None  # the public listener's TLS (listen.tls), once started
         self._credential_warnings: dict[str, float] = {}  # route -> when last warned (public route + credentials)
         self.ready = False
         self._runners: list[web.BaseRunner] = []
@@ -581,6 +583,11 @@ class Gateway:
             log.warning("config reload: listen.header_timeout, max_request_line, max_header_size, max_headers "
                         "and max_connections_per_ip take effect after a restart")
             config = dataclasses.replace(config, limits=limits)
+        if (config.tls is None) != (old.tls is None):
+            log.warning("config reload: turning listen.tls on or off takes effect after a restart")
+            config = dataclasses.replace(config, tls=old.tls)
+        elif self.tls is not None and config.tls is not None and not self.tls.apply(config.tls):
+            config = dataclasses.replace(config, tls=old.tls)  # the old certificate stays (logged)
         table = RouteTable(config)
         if self.pool is not None and config.upstreams != old.upstreams:
             retired, self.pool = self.pool, UpstreamPool(config.upstreams)
@@ -649,12 +656,14 @@ class Gateway:
         )
         runner = web.ServerRunner(server, shutdown_timeout=self.config.shutdown_timeout)
         await runner.setup()
+        self.tls = CertificateWatcher(self.config.tls) if self.config.tls is not None else None
         site = web.TCPSite(
             runner,
             host if host is not None else self.config.listen_host,
             port if port is not None else self.config.listen_port,
             reuse_address=True,
             reuse_port=reuse_port or None,
+            ssl_context=self.tls.context if self.tls is not None else None,
         )
         self._runners.append(runner)
         await site.start()
@@ -673,10 +682,16 @@ class Gateway:
         self.ready = True
 
     async def _sync_metrics(self) -> None:
-        """Once a second: fold plain counters into metrics, write out batched log lines."""
+        """Once a second: fold plain counters into metrics, write out batched log lines,
+        and pick up a rotated TLS certificate (cert-manager rewrites the Secret's files)."""
         while True:
             await asyncio.sleep(1.0)
             self._flush()
+            if self.tls is not None:
+                try:
+                    self.tls.check()
+                except Exception:
+                    log.exception("listen.tls: checking the certificate files failed")
 
     def _flush(self) -> None:
         """Fold the metric tallies in and write the access log out; never raises

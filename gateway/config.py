@@ -133,6 +133,18 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class _Tls(_Model):
+    cert_file: str
+    key_file: str
+    min_version: Literal["1.2", "1.3"] = "1.2"
+
+    @field_validator("min_version", mode="before")
+    @classmethod
+    def _yaml_number(cls, value: Any) -> Any:
+        # YAML reads an unquoted 1.2 as a number.
+        return str(value) if isinstance(value, float) else value
+
+
 class _Listen(_Model):
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=0, le=65535, strict=True)
@@ -147,6 +159,7 @@ class _Listen(_Model):
     body_timeout: float = Field(60.0, gt=0, le=3600)
     max_connections_per_ip: int = Field(256, ge=1, strict=True)
     trusted_proxies: list[str] = Field(default_factory=list)
+    tls: _Tls | None = None
 
 
 class _Admin(_Model):
@@ -285,6 +298,15 @@ class AccessLogSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """The public listener's TLS (``listen.tls``): HTTPS only when set."""
+
+    cert_file: str  # PEM certificate chain, re-read on reload and when the file changes
+    key_file: str  # PEM private key
+    min_version: str = "1.2"  # "1.2" or "1.3"
+
+
+@dataclass(frozen=True, slots=True)
 class ClientLimits:
     """What one client request may cost before the gateway refuses it (``listen.*``)."""
 
@@ -318,6 +340,7 @@ class GatewayConfig:
     limits: ClientLimits = ClientLimits()
     # Peers whose X-Forwarded-* headers are kept (and extended); anyone else's are replaced.
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    tls: TlsSettings | None = None  # listen.tls: the public listener is HTTPS only
     warnings: tuple[Issue, ...] = field(default=())
     source: str = "<string>"
 
@@ -666,6 +689,7 @@ class _Compiler:
             names[compiled.name] = index
             routes.append(compiled)
         trusted_proxies = self._trusted_proxies(model.listen.trusted_proxies)
+        tls = self._tls(model.listen.tls) if model.listen.tls is not None else None
         if self.errors:
             raise ConfigError(self.errors, self.warnings)
         return GatewayConfig(
@@ -684,6 +708,7 @@ class _Compiler:
                 max_connections_per_ip=model.listen.max_connections_per_ip,
             ),
             trusted_proxies=trusted_proxies,
+            tls=tls,
             admin_host=model.admin.host,
             admin_port=model.admin.port,
             admin_token=admin_token,
@@ -697,6 +722,17 @@ class _Compiler:
             warnings=tuple(self.warnings),
             source=self.source,
         )
+
+    def _tls(self, tls: _Tls) -> TlsSettings:
+        """listen.tls, checked by loading it as the listener will (``tls.server_context``)."""
+        from .tls import TlsError, server_context
+
+        settings = TlsSettings(tls.cert_file, tls.key_file, tls.min_version)
+        try:
+            server_context(settings)
+        except TlsError as err:
+            self.error(f"listen.tls.{err.key}", str(err))
+        return settings
 
     def _trusted_proxies(self, entries: list[str]) -> tuple[IPv4Network | IPv6Network, ...]:
         networks = []
