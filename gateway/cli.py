@@ -57,7 +57,7 @@ def _workers(value: str | None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .supervisor import run
+    from .supervisor import ListenError, run
 
     path = _config_path(args.config)
     workers = _workers(args.workers)
@@ -66,6 +66,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     try:
         run(config, path, args.host, args.port, workers, new_event_loop)
+    except ListenError as err:  # one line: host:port, why, and the flag or key to change
+        print(err.message(), file=sys.stderr)
+        return 1
     except OSError as err:
         print(f"cannot listen: {err}", file=sys.stderr)
         return 1
@@ -232,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run a demo: Flask upstream, gateway and a frontend page on another origin")
     demo.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
     demo.add_argument("--admin-port", type=int, default=9090, help="admin port (default 9090)")
-    demo.add_argument("--upstream-port", type=int, default=5000, help="demo Flask upstream port (default 5000)")
+    demo.add_argument("--upstream-port", type=int,
+                      help="demo Flask upstream port (default 5000, or a free port if 5000 is taken)")
     demo.add_argument("--frontend-port", type=int, default=8000, help="frontend page port (default 8000)")
     demo.set_defaults(func=cmd_demo)
     return parser

@@ -18,6 +18,8 @@
   flight finish under the config they started with.
 * SIGTERM/SIGINT: /readyz turns 503, listeners stop accepting, requests in
   flight get up to ``shutdown_timeout`` seconds, then the process exits 0.
+* A listener that cannot bind (a port in use, an address this host does not
+  have) raises ``ListenError``: one line naming host:port and what to change.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import gc
 import hashlib
 import logging
@@ -43,7 +46,7 @@ from pathlib import Path
 from . import __version__
 from .config import ConfigError, GatewayConfig, load_config
 
-__all__ = ["ConfigWatcher", "run", "usable_cpus"]
+__all__ = ["ConfigWatcher", "ListenError", "run", "usable_cpus"]
 
 log = logging.getLogger("gateway.supervisor")
 
@@ -70,6 +73,50 @@ def usable_cpus() -> int:
         except (OSError, ValueError):
             pass
     return max(1, count)
+
+
+# What `cors-gateway run` lets a user change, per listener and part of its address.
+RUN_SETTINGS = {
+    ("public", "port"): "--port or listen.port",
+    ("public", "host"): "--host or listen.host",
+    ("admin", "port"): "admin.port",
+    ("admin", "host"): "admin.host",
+}
+_LISTENERS = {"public": "", "admin": " (admin listener)", "upstream": " (demo upstream)", "frontend": " (demo page)"}
+
+
+class ListenError(OSError):
+    """A listener could not bind: which one, where, why, and what to change (one line)."""
+
+    def __init__(self, listener: str, host: str, port: int, err: OSError | None = None, reason: str | None = None):
+        code = err.errno if err is not None and err.errno is not None else errno.EADDRINUSE
+        super().__init__(code, reason or _bind_reason(code))
+        self.listener, self.host, self.port = listener, host, port
+        # The part of the address to change: a host this machine lacks, else the port.
+        self.part = "host" if code in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) else "port"
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def message(self, settings: dict[tuple[str, str], str] = RUN_SETTINGS) -> str:
+        """``settings``: (listener, "port" or "host") -> the flag or config key that changes it."""
+        what = _LISTENERS.get(self.listener, f" ({self.listener})")
+        change = settings.get((self.listener, self.part))
+        return f"cannot listen on {self.address}{what}: {self.strerror}" + (f"; change {change}" if change else "")
+
+    def __str__(self) -> str:
+        return self.message()
+
+
+def _bind_reason(code: int) -> str:
+    if code == errno.EADDRINUSE:
+        return "address already in use (another process holds it)"
+    if code == errno.EACCES:
+        return "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+    if code == errno.EADDRNOTAVAIL:
+        return "this machine has no such address"
+    return os.strerror(code).lower()  # not asyncio's strerror, which repeats the address
 
 
 def with_overrides(config: GatewayConfig, host: str | None, port: int | None) -> GatewayConfig:
@@ -194,33 +241,46 @@ async def serve_single(config: GatewayConfig, path: str | None, host: str | None
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):  # before anything starts: a signal now still drains
         loop.add_signal_handler(sig, stop.set)
-    gateway = Gateway(config)
-    await gateway.start()
-    _settle_garbage_collector()
-    tasks = []
-    if path is not None:
-        async def apply(new: GatewayConfig) -> None:
-            gateway.apply_config(new)
-
-        reloader = _Reloader(path, host, port, gateway.metrics, apply)
-        watcher = ConfigWatcher(path, reloader.reload)
-
-        def on_hup() -> None:
-            watcher.seen()
-            tasks.append(loop.create_task(reloader.reload("SIGHUP")))
-
-        loop.add_signal_handler(signal.SIGHUP, on_hup)
-        tasks.append(loop.create_task(watcher.run()))
-    _announce(config, gateway.port, gateway.admin_port, 1)
-    if on_ready is not None:
-        on_ready(gateway)
+    # A multi-worker gateway starting on this port does not listen yet, so a
+    # bind would not notice it: its lock does.
+    lock = _port_lock(config.listen_host, config.listen_port) if config.listen_port else None
     try:
-        await stop.wait()
+        gateway = Gateway(config)
+        try:
+            await gateway.start()
+        except OSError as err:
+            await gateway.stop()  # what start() opened before the failing bind: a listener, the upstream pool
+            if gateway.port is None:
+                raise ListenError("public", config.listen_host, config.listen_port, err) from None
+            raise ListenError("admin", config.admin_host, config.admin_port, err) from None
+        _settle_garbage_collector()
+        tasks = []
+        if path is not None:
+            async def apply(new: GatewayConfig) -> None:
+                gateway.apply_config(new)
+
+            reloader = _Reloader(path, host, port, gateway.metrics, apply)
+            watcher = ConfigWatcher(path, reloader.reload)
+
+            def on_hup() -> None:
+                watcher.seen()
+                tasks.append(loop.create_task(reloader.reload("SIGHUP")))
+
+            loop.add_signal_handler(signal.SIGHUP, on_hup)
+            tasks.append(loop.create_task(watcher.run()))
+        _announce(config, gateway.port, gateway.admin_port, 1)
+        if on_ready is not None:
+            on_ready(gateway)
+        try:
+            await stop.wait()
+        finally:
+            print("shutting down: draining in-flight requests", file=sys.stderr, flush=True)
+            for task in tasks:
+                task.cancel()
+            await gateway.stop()
     finally:
-        print("shutting down: draining in-flight requests", file=sys.stderr, flush=True)
-        for task in tasks:
-            task.cancel()
-        await gateway.stop()
+        if lock is not None:
+            lock.close()
 
 
 # ---------------------------------------------------------------------------
@@ -314,24 +374,50 @@ class _Parent:
         self.port: int | None = None
         self.admin_port: int | None = None
         self._reserve: socket.socket | None = None
+        self._lock: socket.socket | None = None
 
     def _reserve_port(self) -> int:
         """Hold the public port (bound, never listening) so workers can share it with SO_REUSEPORT.
 
-        A first, exclusive bind makes sure nobody else (another gateway that
-        would also use SO_REUSEPORT, say) already holds the port: sharing it
-        would silently split the traffic.
+        Nobody else may already serve the port (another gateway, whose
+        workers would also use SO_REUSEPORT, say): sharing it would silently
+        split the traffic.  A probe bind without SO_REUSEPORT fails while any
+        socket listens on the port.  It sets SO_REUSEADDR, so the connections
+        a gateway stopped a moment ago left in TIME_WAIT do not block a
+        restart (``docker compose restart``); without it the restart failed
+        for about a minute.  SO_REUSEADDR also lets the probe pass another
+        gateway's reserved port before its workers listen, so a lock (an
+        abstract Unix socket named after host:port, per network namespace
+        like the port itself, released by the kernel when the process ends)
+        refuses a second gateway in that window too.
         """
-        family = socket.AF_INET6 if ":" in self.config.listen_host else socket.AF_INET
+        host = self.config.listen_host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family) as probe:
-            probe.bind((self.config.listen_host, self.config.listen_port))  # OSError: in use
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, self.config.listen_port))
+            except OSError as err:
+                raise ListenError("public", host, self.config.listen_port, err) from None
             port = probe.getsockname()[1]
+        self._lock = _port_lock(host, port)
         sock = socket.socket(family)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((self.config.listen_host, port))
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+        except OSError as err:
+            sock.close()
+            self._release()
+            raise ListenError("public", host, port, err) from None
         self._reserve = sock
         return port
+
+    def _release(self) -> None:
+        for sock in (self._reserve, self._lock):
+            if sock is not None:
+                sock.close()
+        self._reserve = self._lock = None
 
     def _spawn(self, slot: int) -> None:
         loop = asyncio.get_running_loop()
@@ -428,10 +514,15 @@ class _Parent:
         self.port = self._reserve_port()
         runner = web.AppRunner(self._admin_app(), access_log=None)
         await runner.setup()
-        tasks = []
         try:
             await web.TCPSite(runner, self.config.admin_host, self.config.admin_port, reuse_address=True).start()
-            self.admin_port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+        except OSError as err:
+            await runner.cleanup()
+            self._release()
+            raise ListenError("admin", self.config.admin_host, self.config.admin_port, err) from None
+        self.admin_port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+        tasks = []
+        try:
             for slot in range(self.count):
                 self._spawn(slot)
             if self.path is not None:
@@ -469,8 +560,23 @@ class _Parent:
                         worker.process.kill()
                     await worker.exited.wait()
             await runner.cleanup()
-            if self._reserve is not None:
-                self._reserve.close()
+            self._release()
+
+
+def _port_lock(host: str, port: int) -> socket.socket | None:
+    """Claim host:port for this gateway (Linux); ListenError if another gateway holds it."""
+    if not sys.platform.startswith("linux"):  # pragma: no cover - abstract sockets are Linux's
+        return None
+    lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        lock.bind(f"\0cors-gateway/{host}:{port}")
+    except OSError as err:
+        lock.close()
+        if err.errno != errno.EADDRINUSE:
+            return None  # no lock on this system; the probe bind still guards a serving port
+        raise ListenError("public", host, port, err,
+                          reason="another cors-gateway is starting or serving on it") from None
+    return lock
 
 
 def prepare_multiprocess_metrics() -> str:

@@ -4,12 +4,19 @@ Everything binds to 127.0.0.1.  The upstream is a plain Flask app with no CORS
 code at all (``upstream.py``); the gateway runs ``demo.yaml``; the page
 (``page.html``) is served on a second port, so it is a different origin, and
 its buttons make one allowed and one rejected cross-origin call.
+
+Ports: when the default upstream port (5000, Flask's default, which macOS's
+AirPlay Receiver holds) is taken, the upstream gets a free port and the demo
+says which; any other port that is taken (one given with ``--upstream-port``,
+the gateway's, the admin listener's, the page's) ends the demo with one line
+naming host:port and the flag to change, exit status 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 import threading
 from importlib import resources
@@ -17,8 +24,20 @@ from importlib import resources
 from aiohttp import web
 
 from ..config import ConfigError, parse_config
+from ..supervisor import ListenError
 
-__all__ = ["demo_config_text", "run_demo"]
+__all__ = ["DEFAULT_UPSTREAM_PORT", "DEMO_SETTINGS", "demo_config_text", "run_demo"]
+
+HOST = "127.0.0.1"
+DEFAULT_UPSTREAM_PORT = 5000
+
+# The flag that changes each listener's port (the demo always binds 127.0.0.1).
+DEMO_SETTINGS = {
+    (listener, part): flag
+    for listener, flag in (("public", "--port"), ("admin", "--admin-port"), ("upstream", "--upstream-port"),
+                           ("frontend", "--frontend-port"))
+    for part in ("port", "host")
+}
 
 
 def demo_config_text(port: int, admin_port: int, upstream_port: int, frontend_port: int) -> str:
@@ -29,15 +48,44 @@ def demo_config_text(port: int, admin_port: int, upstream_port: int, frontend_po
     return template
 
 
-def _start_upstream(port: int):
+def _listening_socket(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        from werkzeug.serving import make_server
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Werkzeug's own server does
+        sock.bind((HOST, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
-        from .upstream import create_app
-    except ImportError:
-        print("the demo upstream needs Flask: pip install 'cors-gateway[demo]'", file=sys.stderr)
-        return None
-    server = make_server("127.0.0.1", port, create_app(), threaded=True)
+
+def _upstream_socket(requested: int | None) -> socket.socket:
+    """The upstream's listening socket: the port asked for, or the default, else (default taken) a free one."""
+    port = DEFAULT_UPSTREAM_PORT if requested is None else requested
+    try:
+        return _listening_socket(port)
+    except OSError as err:
+        if requested is not None:
+            raise ListenError("upstream", HOST, port, err) from None
+        try:
+            sock = _listening_socket(0)
+        except OSError:
+            raise ListenError("upstream", HOST, port, err) from None
+        holder = " (on macOS, AirPlay Receiver holds it)" if sys.platform == "darwin" and port == 5000 else ""
+        print(f"port {port} is taken{holder}: the demo upstream listens on {HOST}:{sock.getsockname()[1]} "
+              f"instead (--upstream-port picks one)", file=sys.stderr, flush=True)
+        return sock
+
+
+def _start_upstream(sock: socket.socket):
+    """Serve the demo Flask app on ``sock`` with Werkzeug's threaded server, in a thread."""
+    from werkzeug.serving import make_server
+
+    from .upstream import create_app
+
+    # Werkzeug serves a duplicate of the descriptor; ``sock`` can be closed.
+    server = make_server(HOST, sock.getsockname()[1], create_app(), threaded=True, fd=sock.fileno())
     thread = threading.Thread(target=server.serve_forever, name="demo-upstream", daemon=True)
     thread.start()
     return server
@@ -62,28 +110,38 @@ def run_demo(args: argparse.Namespace) -> int:
     from ..cli import new_event_loop
     from ..supervisor import serve_single
 
-    text = demo_config_text(args.port, args.admin_port, args.upstream_port, args.frontend_port)
+    try:
+        import flask  # noqa: F401
+    except ImportError:
+        print("the demo upstream needs Flask: pip install 'cors-gateway[demo]'", file=sys.stderr)
+        return 1
+    try:
+        sock = _upstream_socket(args.upstream_port)
+    except ListenError as err:
+        print(err.message(DEMO_SETTINGS), file=sys.stderr)
+        return 1
+    upstream_port = sock.getsockname()[1]
+    text = demo_config_text(args.port, args.admin_port, upstream_port, args.frontend_port)
     try:
         config = parse_config(text, source="demo.yaml")
     except ConfigError as err:  # pragma: no cover - the bundled config is tested
+        sock.close()
         print(err, file=sys.stderr)
         return 1
-    try:
-        upstream = _start_upstream(args.upstream_port)
-    except OSError as err:
-        print(f"cannot start the demo upstream on port {args.upstream_port}: {err} (try --upstream-port)", file=sys.stderr)
-        return 1
-    if upstream is None:
-        return 1
+    with sock:
+        upstream = _start_upstream(sock)
     gateway_url = f"http://localhost:{args.port}"
     frontend_url = f"http://localhost:{args.frontend_port}"
 
     async def main() -> None:
-        runner = await _frontend(args.frontend_port, gateway_url)
+        try:
+            runner = await _frontend(args.frontend_port, gateway_url)
+        except OSError as err:
+            raise ListenError("frontend", HOST, args.frontend_port, err) from None
 
         def ready(gateway) -> None:
             print(
-                f"demo upstream (Flask, no CORS code): http://127.0.0.1:{args.upstream_port}\n"
+                f"demo upstream (Flask, no CORS code): http://{HOST}:{upstream_port}\n"
                 f"frontend page (another origin):      {frontend_url}/  <- open this in a browser\n"
                 f"try:\n"
                 f"  curl -si -H 'Origin: {frontend_url}' {gateway_url}/api/hello\n"
@@ -100,9 +158,13 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
             runner.run(main())
+    except ListenError as err:  # one line: host:port, why, and the flag to change
+        print(err.message(DEMO_SETTINGS), file=sys.stderr)
+        return 1
     except OSError as err:
         print(f"cannot listen: {err} (try --port / --admin-port / --frontend-port)", file=sys.stderr)
         return 1
     finally:
         upstream.shutdown()
+        upstream.server_close()
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -203,3 +204,83 @@ def test_demo_shows_allowed_and_rejected_calls():
         assert f"http://localhost:{ports['port']}" in page
     finally:
         stop_process(proc)
+
+
+def hold_port(port: int = 0) -> socket.socket:
+    """A socket listening on 127.0.0.1:port, as another program would hold it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", port))
+    sock.listen()
+    return sock
+
+
+def one_line(stderr: str) -> str:
+    assert "Traceback" not in stderr and "Unclosed" not in stderr, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize(("listener", "change"), [("listen", "--port or listen.port"), ("admin", "admin.port")])
+def test_run_on_a_busy_port_says_where_and_what_to_change(tmp_path, upstream, workers, listener, change):
+    with hold_port() as held:
+        busy = held.getsockname()[1]
+        ports = {"listen": free_port(), "admin": free_port(), listener: busy}
+        path = write(tmp_path, f"""\
+            listen: {{host: 127.0.0.1, port: {ports["listen"]}}}
+            admin: {{host: 127.0.0.1, port: {ports["admin"]}}}
+            upstreams:
+              api: {{url: "{upstream.url}"}}
+            routes:
+              - {{path: /api/, upstream: api, cors: {{origins: ["https://app.example.com"]}}}}
+            """)
+        result = cli("run", "-c", path, "--workers", workers)
+    assert result.returncode == 1
+    what = " (admin listener)" if listener == "admin" else ""
+    assert one_line(result.stderr) == (f"cannot listen on 127.0.0.1:{busy}{what}: address already in use "
+                                       f"(another process holds it); change {change}")
+
+
+DEMO_FLAGS = ("port", "admin-port", "upstream-port", "frontend-port")
+
+
+@pytest.mark.parametrize(("flag", "what"), [("port", ""), ("admin-port", " (admin listener)"),
+                                            ("frontend-port", " (demo page)"), ("upstream-port", " (demo upstream)")])
+def test_demo_on_a_busy_port_says_which_flag_to_change(flag, what):
+    with hold_port() as held:
+        busy = held.getsockname()[1]
+        ports = {name: free_port() for name in DEMO_FLAGS} | {flag: busy}
+        result = cli("demo", *[f"--{name}={port}" for name, port in ports.items()])
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert one_line(result.stderr) == (f"cannot listen on 127.0.0.1:{busy}{what}: address already in use "
+                                       f"(another process holds it); change --{flag}")
+
+
+def test_demo_upstream_takes_a_free_port_when_5000_is_taken():
+    try:
+        held = hold_port(5000)
+    except OSError:  # already taken by something else: just as good
+        held = None
+    ports = {name: free_port() for name in ("port", "admin-port", "frontend-port")}
+    proc = subprocess.Popen([*CLI, "demo", *[f"--{name}={port}" for name, port in ports.items()]], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(ports["port"], proc)
+        frontend = f"http://localhost:{ports['frontend-port']}"
+        request = urllib.request.Request(f"http://127.0.0.1:{ports['port']}/api/hello", headers={"Origin": frontend})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+            assert b"hello from the Flask upstream" in response.read()
+    finally:
+        stop_process(proc)
+        if held is not None:
+            held.close()
+    out, err = proc.communicate()
+    notice = err.splitlines()[0]
+    assert notice.startswith("port 5000 is taken"), err
+    chosen = int(notice.split("listens on 127.0.0.1:")[1].split()[0])
+    assert chosen != 5000
+    assert notice.endswith(f"127.0.0.1:{chosen} instead (--upstream-port picks one)")
+    assert f"demo upstream (Flask, no CORS code): http://127.0.0.1:{chosen}" in out.splitlines()

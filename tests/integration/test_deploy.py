@@ -508,6 +508,29 @@ def test_compose_services_agree_with_each_other():
     assert "./deploy/compose/frontend" in [source for source, _, _ in bind_mounts(services["frontend"])]
 
 
+# Host ports a developer trying the compose demo usually has a dev server on.
+DEV_SERVER_PORTS = {3000: "React, Next.js, Rails, Express", 5000: "Flask", 5173: "Vite", 4200: "Angular"}
+
+
+def test_compose_publishes_grafana_off_the_usual_frontend_dev_ports():
+    services = compose()["services"]
+    assert published(services["grafana"]) == {3000: "127.0.0.1:3001"}
+    for name, service in services.items():
+        for host in published(service).values():
+            port = int(host.rsplit(":", 1)[-1])
+            assert port not in DEV_SERVER_PORTS, f"{name} publishes {port}, where {DEV_SERVER_PORTS[port]} usually run"
+    # Every pointer to Grafana names the port it is published on.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    compose_section = readme[readme.index("### Docker Compose"):readme.index("### Kubernetes")]
+    header = COMPOSE.read_text().split("services:", 1)[0]
+    page = FRONTEND_PAGE.read_text()
+    for where, text in (("README's Docker Compose section", compose_section), ("docker-compose.yml's header", header),
+                        ("the compose frontend page", page)):
+        assert "localhost:3001" in text, where
+        assert "localhost:3000" not in text, where
+    assert 'id="grafana" href="http://localhost:3001/"' in page
+
+
 def test_compose_gateway_config_needs_and_gets_the_admin_token():
     """The config as the compose gateway loads it: refused without the token, loaded with the mounted one."""
     gateway = compose()["services"]["gateway"]

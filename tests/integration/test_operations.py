@@ -272,14 +272,92 @@ async def test_reloading_a_large_config_keeps_every_worker(start):
             assert ready.status == 200
 
 
-async def test_a_second_gateway_cannot_share_the_port(start, tmp_path, upstream):
-    first = start(workers=2)
+@pytest.mark.parametrize("first_workers", [1, 2])
+async def test_a_second_gateway_cannot_share_the_port(start, tmp_path, upstream, first_workers):
+    first = start(workers=first_workers)
     path = tmp_path / "second.yaml"
     path.write_text(config_text(upstream.url, first.port, free_port()))
     second = subprocess.run([sys.executable, "-m", "gateway", "run", "-c", str(path), "--workers", "2"],
                             cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert second.returncode == 1
-    assert "cannot listen" in second.stderr
+    assert second.stderr.splitlines() == [
+        f"cannot listen on 127.0.0.1:{first.port}: address already in use (another process holds it); "
+        "change --port or listen.port"
+    ]
+    async with aiohttp.ClientSession() as session:  # the first one serves on, alone
+        async with session.get(first.url + "/api/echo", headers={"Origin": ALLOWED}) as response:
+            assert response.status == 200
+
+
+def _time_wait(port: int) -> int:
+    """Connections in TIME_WAIT whose local side is ``port`` (the side that closed first)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, _, state = line.split()[1:4]
+            if state == "06" and int(local.rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
+
+
+async def test_workers_restart_at_once_on_the_port_they_just_left(start, upstream):
+    """``docker compose restart`` with --workers: connections the gateway closed sit in TIME_WAIT on
+    its port for a minute; a new gateway must still bind it at once (and serve), while a live
+    gateway on the port is still refused."""
+    first = start(workers=2)
+    async with aiohttp.ClientSession() as session:  # keep-alive traffic; Connection: close makes the gateway close
+        for i in range(40):
+            headers = {"Origin": ALLOWED, **({"Connection": "close"} if i % 2 else {})}
+            async with session.get(first.url + "/api/echo", headers=headers) as response:
+                assert response.status == 200
+        # Idle keep-alive connections still open at SIGTERM: the gateway closes them as it stops.
+        first.proc.send_signal(signal.SIGTERM)
+        assert first.proc.wait(timeout=20) == 0
+    stopped = time.monotonic()
+    assert _time_wait(first.port) > 0, "the test needs connections in TIME_WAIT on the gateway's port"
+
+    second = subprocess.Popen([sys.executable, "-m", "gateway", "run", "-c", str(first.path), "--workers", "2"],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert time.monotonic() - stopped < 2
+        try:
+            wait_for_port(first.port, second, timeout=20)
+        except RuntimeError:
+            pytest.fail(f"the restart failed: {second.stderr.read() if second.poll() is not None else 'not serving'}")
+        assert _time_wait(first.port) > 0  # it bound the port with the old connections still in TIME_WAIT
+        deadline = time.monotonic() + 20
+        async with aiohttp.ClientSession() as session:
+            while True:  # both workers up
+                try:
+                    async with session.get(first.admin_url + "/readyz") as ready:
+                        if ready.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                assert time.monotonic() < deadline, "never ready"
+                await asyncio.sleep(0.1)
+            for _ in range(10):
+                async with session.get(first.url + "/api/echo", headers={"Origin": ALLOWED}) as response:
+                    assert response.status == 200
+                    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
+
+        # SO_REUSEADDR does not let a third gateway join the live one.
+        third = subprocess.run([sys.executable, "-m", "gateway", "run", "-c", str(first.path), "--workers", "2"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=30)
+        assert third.returncode == 1
+        assert third.stderr.splitlines() == [
+            f"cannot listen on 127.0.0.1:{first.port}: address already in use (another process holds it); "
+            "change --port or listen.port"
+        ]
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=20) == 0
+    finally:
+        if second.poll() is None:
+            stop_process(second)
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -1,9 +1,13 @@
-"""The supervisor's pure parts: CPU counting, CLI overrides, the config file watcher."""
+"""The supervisor's pure parts: CPU counting, CLI overrides, the config file watcher, the port reservation."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import socket
+
+import pytest
 
 from gateway import supervisor
 from gateway.config import parse_config
@@ -34,6 +38,49 @@ def test_cli_host_and_port_outrank_the_file():
     assert supervisor.with_overrides(config, None, None) is config
     changed = supervisor.with_overrides(config, "127.0.0.2", 1234)
     assert (changed.listen_host, changed.listen_port) == ("127.0.0.2", 1234)
+
+
+def _parent(port: int) -> supervisor._Parent:
+    return supervisor._Parent(parse_config(CONFIG), None, "127.0.0.1", port, 2)
+
+
+def test_a_port_another_gateway_is_starting_on_is_refused():
+    """Between a gateway's reservation and its workers' listen, SO_REUSEADDR lets the probe bind pass:
+    the per-port lock refuses the second gateway then too, and frees the port with the first."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    first, second = _parent(port), _parent(port)
+    assert first._reserve_port() == port
+    try:
+        with pytest.raises(supervisor.ListenError) as info:
+            second._reserve_port()
+        assert info.value.message() == (f"cannot listen on 127.0.0.1:{port}: another cors-gateway is starting or "
+                                        "serving on it; change --port or listen.port")
+        assert second._reserve is None and second._lock is None
+        # A single-process gateway would bind beside the reservation (both SO_REUSEADDR): the lock refuses it.
+        single = dataclasses.replace(parse_config(CONFIG), listen_host="127.0.0.1", listen_port=port)
+        with pytest.raises(supervisor.ListenError) as info:
+            asyncio.run(supervisor.serve_single(single, None, None, None))
+        assert "another cors-gateway is starting or serving on it" in str(info.value)
+    finally:
+        first._release()
+    assert second._reserve_port() == port
+    second._release()
+
+
+def test_a_listening_port_is_refused_with_its_address_and_the_key_to_change():
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(supervisor.ListenError) as info:
+            _parent(port)._reserve_port()
+    assert str(info.value) == (f"cannot listen on 127.0.0.1:{port}: address already in use (another process "
+                               "holds it); change --port or listen.port")
+    error = supervisor.ListenError("admin", "::1", 9090, OSError(99, "x"))
+    assert error.message() == ("cannot listen on [::1]:9090 (admin listener): this machine has no such address; "
+                               "change admin.host")
 
 
 async def test_watcher_waits_for_the_file_to_settle_and_reports_once(tmp_path):
