@@ -32,6 +32,7 @@ import binascii
 import contextlib
 import dataclasses
 import hmac
+import ipaddress
 import logging
 import re
 import random
@@ -74,7 +75,7 @@ def _new_request_id() -> str:
 
 _BAD_PATH = "bad request path: dot-segments, backslashes, '#', control characters and invalid UTF-8 are refused\n"
 _NO_ROUTE = "no route matches this request\n"
-_BAD_HEADER = "bad request header: header values must be valid UTF-8\n"
+_BAD_HEADER = "bad request header: header values must be valid UTF-8 (and Host ASCII)\n"
 
 
 def _is_utf8(value: bytes) -> bool:
@@ -223,6 +224,7 @@ class Gateway:
         self.logs = RequestLog(config.access_log.enabled, config.access_log.sample_rate)
         self.pool: UpstreamPool | None = None
         self._retired: set[UpstreamPool] = set()
+        self._server: _CappedServer | None = None  # the public listener's, once started
         self.tls: CertificateWatcher | None = None  # the public listener's TLS (listen.tls), once started
         self._credential_warnings: dict[str, float] = {}  # route -> when last warned (public route + credentials)
         self.ready = False
@@ -266,8 +268,8 @@ class Gateway:
             response = _answer(400, "unsupported Transfer-Encoding: only chunked is accepted\n", None, request_id)
             response.force_close()
             return response
-        for _, value in request.raw_headers:
-            if not value.isascii() and not _is_utf8(value):
+        for name, value in request.raw_headers:
+            if not value.isascii() and (not _is_utf8(value) or name.lower() == b"host"):
                 # aiohttp reads such bytes as surrogates and its client drops
                 # them when writing: the upstream would get another value
                 # (another Host, another Origin) than the one judged here.
@@ -411,8 +413,7 @@ class Gateway:
         try:
             return await outcome.pool.forward(request, request.raw_path, upstream, on_head, request_id,
                                               trusted_proxies=config.trusted_proxies, max_body_size=limit,
-                                              body_timeout=config.limits.body_timeout,
-                                              send_timeout=config.limits.send_timeout)
+                                              body_timeout=config.limits.body_timeout)
         except UpstreamError as err:
             self.metrics.upstream_errors.labels(upstream, err.kind).inc()
             if log.isEnabledFor(logging.WARNING):
@@ -432,8 +433,6 @@ class Gateway:
             outcome.status = 502
             return err.response  # the connection is already aborted
         except ClientGone as err:
-            if err.send_timeout:
-                self.metrics.client_refused("send_timeout")
             return err.response
 
     async def _websocket(
@@ -589,6 +588,10 @@ class Gateway:
         elif self.tls is not None and config.tls is not None and not self.tls.apply(config.tls):
             config = dataclasses.replace(config, tls=old.tls)  # the old certificate stays (logged)
         table = RouteTable(config)
+        if self._server is not None:
+            # Read per connection: new connections follow the new config.
+            self._server.trusted_proxies = config.trusted_proxies
+            self._server.send_timeout = config.limits.send_timeout
         if self.pool is not None and config.upstreams != old.upstreams:
             retired, self.pool = self.pool, UpstreamPool(config.upstreams)
             self._retired.add(retired)
@@ -642,7 +645,7 @@ class Gateway:
         serves the admin endpoints for all workers) and ``reuse_port=True``
         (the workers share the public port through SO_REUSEPORT).
         """
-        server = _CappedServer(
+        server = self._server = _CappedServer(
             self.handle, self.config.limits, self.config.max_client_connections,
             lambda reason: self.metrics.client_refused(reason), access_log=None, handler_cancellation=False,
             keepalive_timeout=self.config.keepalive_timeout,
@@ -749,12 +752,15 @@ class _CappedServer(web.Server):
     Each open connection costs a socket and buffers; a client opening
     thousands (idle or slowly sending headers) must not exhaust file
     descriptors for everyone else.  A connection beyond ``max_connections``,
-    or beyond ``max_connections_per_ip`` from one client address, is closed
-    before any byte is read, which a client sees as a reset: the cheapest
-    answer.  Without the per-address cap, one host's idle sockets could lock
-    everyone else out.  Peers in ``listen.trusted_proxies`` (a load balancer
-    carries everyone's connections) are exempt from the per-address cap.
-    Each connection is served by a ``_GuardedHandler``.
+    or beyond ``max_connections_per_ip`` from one client address (an IPv6
+    client's whole /64, which one host usually has), is closed before any
+    byte is read, which a client sees as a reset: the cheapest answer.
+    Without the per-address cap, one host's idle sockets could lock everyone
+    else out.  Peers in ``listen.trusted_proxies`` (a load balancer carries
+    everyone's connections) are exempt from the per-address cap.  Each
+    connection is served by a ``_GuardedHandler``.
+
+    ``trusted_proxies`` and ``send_timeout`` follow reloads (``Gateway.apply_config``).
     """
 
     def __init__(self, handler, limits: ClientLimits, max_connections: int, refused, trusted_proxies: tuple = (),
@@ -766,6 +772,7 @@ class _CappedServer(web.Server):
         self.max_per_ip = limits.max_connections_per_ip
         self.trusted_proxies = trusted_proxies
         self.header_timeout = limits.header_timeout
+        self.send_timeout = limits.send_timeout
         self.refused = refused
         # Open connections per client address; an address leaves with its
         # last connection, so this holds at most one entry per connection.
@@ -774,32 +781,47 @@ class _CappedServer(web.Server):
     def __call__(self) -> web.RequestHandler:
         return _GuardedHandler(self, self.header_timeout, loop=self._loop, **self._kwargs)
 
-    def connection_made(self, handler, transport) -> None:
-        super().connection_made(handler, transport)
+    def admit(self, handler: _GuardedHandler, transport) -> bool:
+        """Count a new connection in; False (counted as a refusal) if it is over a cap."""
+        if len(self._connections) >= self.max_connections:
+            self.refused("connection_limit")
+            return False
         peer = transport.get_extra_info("peername")
         address = peer[0] if isinstance(peer, tuple) and peer else None
-        if address is not None and not (self.trusted_proxies and is_trusted(address, self.trusted_proxies)):
-            count = self.per_ip.get(address, 0) + 1
-            self.per_ip[address] = count
-            handler.peer_address = address
-            if count > self.max_per_ip:
-                self.refused("ip_connection_limit")
-                transport.abort()
-                return
-        if len(self._connections) > self.max_connections:
-            self.refused("connection_limit")
-            transport.abort()
+        if address is None or (self.trusted_proxies and is_trusted(address, self.trusted_proxies)):
+            return True
+        key = _client_key(address)
+        count = self.per_ip.get(key, 0) + 1
+        if count > self.max_per_ip:
+            self.refused("ip_connection_limit")
+            return False
+        self.per_ip[key] = count
+        handler.peer_address = key
+        return True
 
     def connection_lost(self, handler, exc: BaseException | None = None) -> None:
-        address = handler.peer_address
-        if address is not None:
+        key = handler.peer_address
+        if key is not None:
             handler.peer_address = None
-            count = self.per_ip.get(address, 0) - 1
+            count = self.per_ip.get(key, 0) - 1
             if count > 0:
-                self.per_ip[address] = count
+                self.per_ip[key] = count
             else:
-                self.per_ip.pop(address, None)
+                self.per_ip.pop(key, None)
         super().connection_lost(handler, exc)
+
+
+def _client_key(address: str) -> str:
+    """What the per-address cap counts: an IPv4 address, or an IPv6 address's /64."""
+    if ":" not in address:
+        return address
+    try:
+        ip = ipaddress.IPv6Address(address.partition("%")[0])
+    except ValueError:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
 
 
 _HEAD_TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
@@ -821,7 +843,7 @@ class _GuardedHandler(web.RequestHandler):
     414 and an oversized or too numerous header 431 (RFC 9110, RFC 6585).
     """
 
-    __slots__ = ("_body", "_head_deadline", "_head_timeout", "peer_address")
+    __slots__ = ("_body", "_head_deadline", "_head_timeout", "_send_deadline", "peer_address")
 
     def __init__(self, manager: web.Server, head_timeout: float, **kwargs):
         super().__init__(manager, **kwargs)
@@ -829,14 +851,45 @@ class _GuardedHandler(web.RequestHandler):
         self._head_deadline: asyncio.TimerHandle | None = None
         self._body = None  # the body stream of the latest request head, while it is being received
         self.peer_address: str | None = None  # counted in _CappedServer.per_ip while set
+        self._send_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport) -> None:
+        # Refused before aiohttp sees the connection: aborting it after
+        # RequestHandler.connection_made left aiohttp's start() task to fail
+        # on Python 3.11 with a logged traceback per refused connection.
+        if not self._manager.admit(self, transport):
+            transport.abort()
+            return
         super().connection_made(transport)
-        if not transport.is_closing():
-            # A connection that sends nothing at all is closed after
-            # header_timeout too (its first head is timed from the connect):
-            # idle sockets must not hold connection slots until keepalive_timeout.
-            self._head_deadline = self._loop.call_later(self._head_timeout, self._head_timed_out)
+        # A connection that sends nothing at all is closed after
+        # header_timeout too (its first head is timed from the connect):
+        # idle sockets must not hold connection slots until keepalive_timeout.
+        self._head_deadline = self._loop.call_later(self._head_timeout, self._head_timed_out)
+
+    def pause_writing(self) -> None:
+        # The client is not reading what we write (its socket buffer is full).
+        # listen.send_timeout bounds that wait for every answer on this
+        # connection, the gateway's own (403, preflights) as well as proxied
+        # ones: a client that never reads must not hold the connection, or an
+        # upstream connection, for ever.
+        super().pause_writing()
+        if self._send_deadline is None and self._manager is not None:
+            self._send_deadline = self._loop.call_later(self._manager.send_timeout, self._send_timed_out)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._send_deadline is not None:
+            self._send_deadline.cancel()
+            self._send_deadline = None
+
+    def _send_timed_out(self) -> None:
+        self._send_deadline = None
+        if self.transport is None:
+            return
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("closing a connection whose client read nothing for %.1f s", self._manager.send_timeout)
+        self._manager.refused("send_timeout")
+        self.transport.abort()  # a waiting write raises ConnectionResetError; the upstream connection is closed
 
     def data_received(self, data: bytes) -> None:
         heads = self._request_count
@@ -881,6 +934,9 @@ class _GuardedHandler(web.RequestHandler):
         if self._head_deadline is not None:
             self._head_deadline.cancel()
             self._head_deadline = None
+        if self._send_deadline is not None:
+            self._send_deadline.cancel()
+            self._send_deadline = None
         self._body = None
         super().connection_lost(exc)
 

@@ -247,7 +247,6 @@ class UpstreamPool:
         trusted_proxies: tuple = (),
         max_body_size: int = 0,
         body_timeout: float = 60.0,
-        send_timeout: float = 60.0,
     ) -> web.StreamResponse:
         """Send ``request`` upstream (to path-and-query ``target``) and stream the answer back.
 
@@ -255,13 +254,13 @@ class UpstreamPool:
         they are sent.  Raises UpstreamError, or ClientBodyError when the
         client's own upload stalls, breaks, outgrows ``max_body_size`` (0:
         no limit) or, when buffered, takes longer than ``body_timeout``,
-        before the head is sent.  Raises ClientGone when a write to the
-        client stalls for ``send_timeout`` (the client connection is closed).
+        before the head is sent.  Raises ClientGone when the client goes
+        (or stops reading and is cut off after ``listen.send_timeout``).
         """
         self.active += 1
         try:
             return await self._forward(request, target, upstream_name, decorate, request_id, trusted_proxies,
-                                       max_body_size, body_timeout, send_timeout)
+                                       max_body_size, body_timeout)
         finally:
             self.active -= 1
 
@@ -275,7 +274,6 @@ class UpstreamPool:
         trusted_proxies: tuple,
         max_body_size: int,
         body_timeout: float,
-        send_timeout: float,
     ) -> web.StreamResponse:
         upstream = self.upstreams[upstream_name]
         session = self._sessions[upstream_name]
@@ -348,8 +346,6 @@ class UpstreamPool:
                 log.debug("client closed the connection before the response head")
                 raise ClientGone(response) from err
             content = upstream_response.content
-            writer = request.writer  # what response.write writes to (aiohttp 3.14: StreamResponse.write)
-            protocol = request.protocol
             while True:
                 try:
                     chunk = await content.readany()
@@ -364,27 +360,18 @@ class UpstreamPool:
                 if not chunk:
                     break
                 try:
-                    # Written without aiohttp's own drain, which waits for a
-                    # slow reader without end: here the wait is bounded.
-                    await writer.write(chunk, drain=False)
-                    if protocol.writing_paused:
-                        async with asyncio.timeout(send_timeout):
-                            await writer.drain()
-                except TimeoutError:
-                    raise _send_timed_out(request, response, send_timeout, upstream_response) from None
+                    # A client that stops reading is cut off after
+                    # listen.send_timeout by its connection's watchdog
+                    # (app._GuardedHandler): this write then fails.
+                    await response.write(chunk)
                 except (ConnectionError, aiohttp.ClientConnectionError) as err:
                     log.debug("client closed the connection mid-response")
                     upstream_response.close()  # the rest of the response is not read: never pooled
                     raise ClientGone(response) from err
             try:
-                if request.transport is not None and request.transport.get_write_buffer_size():
-                    async with asyncio.timeout(send_timeout):
-                        await response.write_eof()
-                else:
-                    await response.write_eof()  # nothing pending: its last few bytes cannot stall
-            except TimeoutError:
-                raise _send_timed_out(request, response, send_timeout, upstream_response) from None
+                await response.write_eof()
             except (ConnectionError, aiohttp.ClientConnectionError) as err:
+                upstream_response.close()
                 raise ClientGone(response) from err
             return response
 
@@ -470,13 +457,12 @@ class ClientBodyError(Exception):
 
 
 class ClientGone(Exception):
-    """The client closed its connection while the response was streaming,
-    or stopped reading it (``send_timeout`` set: the gateway closed it)."""
+    """The client closed its connection while the response was streaming
+    (or stopped reading it, and the gateway closed it after ``listen.send_timeout``)."""
 
     def __init__(self, response: web.StreamResponse):
         super().__init__("client closed the connection")
         self.response = response
-        self.send_timeout = False
 
 
 class _BodyState:
@@ -501,22 +487,6 @@ def _expects_continue(request: web.BaseRequest) -> bool:
         and expect.strip().lower() == "100-continue"
         and request.version >= aiohttp.HttpVersion11
     )
-
-
-def _send_timed_out(request: web.BaseRequest, response: web.StreamResponse, timeout: float,
-                    upstream_response: aiohttp.ClientResponse) -> "ClientGone":
-    """A client stopped reading for ``listen.send_timeout``: close both connections.
-
-    A client that never reads would otherwise hold its upstream connection
-    (a slot of the pool) for as long as it likes.
-    """
-    log.debug("closing a client connection that read nothing for %.1f s", timeout)
-    upstream_response.close()  # closed, not pooled: the response may not have been read to its end
-    if request.transport is not None:
-        request.transport.abort()
-    gone = ClientGone(response)
-    gone.send_timeout = True
-    return gone
 
 
 class MidStreamFailure(Exception):

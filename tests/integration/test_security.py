@@ -14,6 +14,7 @@ import asyncio
 import gzip
 import hashlib
 import json
+import logging
 import struct
 import zlib
 
@@ -270,7 +271,7 @@ async def test_header_values_that_are_not_utf8_are_refused(make_gateway, recorde
         raw_header = b"Host: gw\r\n" + raw_header
     status, headers, body = await exchange(gw.port, b"GET /api/echo HTTP/1.1\r\n" + raw_header + b"\r\n\r\n")
     assert status == 400
-    assert body == b"bad request header: header values must be valid UTF-8\n"
+    assert body == b"bad request header: header values must be valid UTF-8 (and Host ASCII)\n"
     assert headers["connection"] == "close"
     assert recorded.requests() == []
 
@@ -543,3 +544,78 @@ async def test_allowed_unicode_paths_arrive_as_sent(make_gateway, recorded, gthr
         assert status == 404  # the recording app has no such view; what matters is what it received
         assert headers["access-control-allow-origin"] == ADMIN_ORIGIN
     assert [entry["path"] for entry in upstream.requests()] == ["/api/admin/users/١", "/café/menu"]
+
+
+async def test_a_client_that_never_reads_the_gateways_own_answers_is_cut_off(make_gateway, recorded):
+    """send_timeout bounds every write, not only proxied ones: pipelined requests the
+    gateway answers itself (403 here), never read, must not hold the connection."""
+    import socket
+
+    gw = await make_gateway(limits_config(recorded.url, "send_timeout: 1"))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, ("127.0.0.1", gw.port))
+    request = b"GET /api/admin/x HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.example\r\n\r\n"
+    try:
+        async with asyncio.timeout(2):
+            while True:  # pipeline until our send buffer is full too
+                await loop.sock_sendall(sock, request * 64)
+    except (TimeoutError, ConnectionError):
+        pass
+    closed = False
+    for _ in range(60):  # the gateway aborts the connection about 1 s after the client stopped reading
+        await asyncio.sleep(0.1)
+        if not gw._server.per_ip:
+            closed = True
+            break
+    sock.close()
+    assert closed
+    assert 'cors_gateway_client_refusals_total{reason="send_timeout"} 1.0' in await scrape(gw)
+
+
+async def test_refused_connections_log_no_traceback(make_gateway, recorded, caplog):
+    gw = await make_gateway(limits_config(recorded.url, "max_connections_per_ip: 2"))
+    held = [await asyncio.open_connection("127.0.0.1", gw.port) for _ in range(2)]
+    for _ in range(20):
+        reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+        async with asyncio.timeout(3):
+            assert await reader.read() == b""
+        writer.close()
+    await asyncio.sleep(0.2)
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert 'cors_gateway_client_refusals_total{reason="ip_connection_limit"} 20.0' in await scrape(gw)
+    for _, writer in held:
+        writer.close()
+
+
+def test_ipv6_clients_are_counted_per_64():
+    from gateway.app import _client_key
+
+    assert _client_key("2001:db8:1:2:aaaa::1") == _client_key("2001:db8:1:2:ffff:1:2:3") == "2001:db8:1:2::/64"
+    assert _client_key("2001:db8:1:3::1") != _client_key("2001:db8:1:2::1")
+    assert _client_key("::ffff:10.0.0.1") == "10.0.0.1"  # an IPv4 peer on a dual-stack socket
+    assert _client_key("10.0.0.1") == "10.0.0.1"
+
+
+async def test_a_non_ascii_host_is_refused(make_gateway, recorded):
+    gw = await make_gateway(gateway_config(recorded.url, HOST_ROUTES))
+    # U+212A KELVIN SIGN lowercases to "k": a Unicode-lowercased Host would match
+    # a route the upstream never sees.
+    status, _, _ = await exchange(gw.port, "GET /api/echo HTTP/1.1\r\nHost: \u212aiosk.example.com\r\n\r\n"
+                                  .encode("utf-8"))
+    assert status == 400
+    assert recorded.requests() == []
+
+
+async def test_a_reloaded_trusted_proxies_list_applies_to_the_per_address_cap(make_gateway, recorded):
+    from gateway.config import parse_config
+
+    gw = await make_gateway(limits_config(recorded.url, "max_connections_per_ip: 2"))
+    gw.apply_config(parse_config(limits_config(recorded.url, 'max_connections_per_ip: 2, trusted_proxies: ["127.0.0.1"]')))
+    held = [await asyncio.open_connection("127.0.0.1", gw.port) for _ in range(4)]
+    status, _, _ = await exchange(gw.port, b"GET /api/echo HTTP/1.1\r\nHost: gw\r\n\r\n")
+    assert status == 200
+    for _, writer in held:
+        writer.close()
