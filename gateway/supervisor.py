@@ -219,7 +219,8 @@ def _announce(config: GatewayConfig, port: int, admin_port: int | None, workers:
     # stdout carries only the JSON access log; people and supervisors read stderr.
     extra = f", {workers} workers" if workers > 1 else ""
     print(
-        f"cors-gateway {__version__} listening on http://{config.listen_host}:{port} "
+        f"cors-gateway {__version__} listening on {'https' if config.tls is not None else 'http'}"
+        f"://{config.listen_host}:{port} "
         f"(admin http://{config.admin_host}:{admin_port}/metrics{extra})",
         file=sys.stderr,
         flush=True,

@@ -143,3 +143,31 @@ async def test_a_reload_reads_the_certificate_again(make_gateway, recorded, pki)
     second = await peer_certificate(gw.port, client)
     assert second != first
     assert second == ssl.PEM_cert_to_DER_cert(renewed.cert_chain_pems[0].bytes().decode())
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_run_announces_an_https_listener(recorded, pki, workers):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from ..support import ROOT, free_port, wait_for_port
+
+    path, _, client = pki
+    port, admin = free_port(), free_port()
+    config = path / "gateway.yaml"
+    config.write_text(tls_config(recorded.url, path / "cert.pem", path / "key.pem")
+                      .replace("port: 0", f"port: {port}", 1).replace("port: 0", f"port: {admin}", 1))
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "-c", str(config), "--workers", workers],
+                            cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        wait_for_port(port, proc)
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/api/echo", context=client, timeout=5) as response:
+            assert response.status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert f"listening on https://127.0.0.1:{port} " in err
