@@ -471,6 +471,7 @@ class Gateway:
                                                         trusted_proxies=outcome.table.config.trusted_proxies)
         except UpstreamError as err:
             self.metrics.upstream_errors.labels(route.route.upstream, err.kind).inc()
+            log.warning("route %s: upstream %s: %s (request %s)", route.name, route.route.upstream, err, request_id)
             return _answer(err.status, f"{err}\n", None, request_id)
 
     def _shadow_comparer(

@@ -10,7 +10,7 @@ cors_gateway_rejected_origins_total{route,origin,reason}  origin bounded, see be
 cors_gateway_responses_total{route,code}               code 1xx..5xx
 cors_gateway_request_duration_seconds{route}           whole time in the gateway
 cors_gateway_upstream_duration_seconds{upstream}       time to the upstream's response head
-cors_gateway_upstream_errors_total{upstream,kind}      kind connect|timeout|reset|protocol
+cors_gateway_upstream_errors_total{upstream,kind}      kind dns|connect|tls|timeout|reset|protocol
 cors_gateway_decision_cache_{hits,misses}_total, cors_gateway_decision_cache_entries
 cors_gateway_in_flight_requests
 cors_gateway_shadow_disagreements_total{route,kind}
@@ -62,7 +62,7 @@ DECISIONS = ("allowed", "rejected", "not_applicable")
 # origin) are actual requests that CORS does not apply to.
 SAME_ORIGIN_DECISION = "same_origin"
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
-UPSTREAM_ERROR_KINDS = ("connect", "timeout", "reset", "protocol")
+UPSTREAM_ERROR_KINDS = ("dns", "connect", "tls", "timeout", "reset", "protocol")
 RELOAD_RESULTS = ("success", "failure")
 REJECTION_REASONS = tuple(r.value for r in Reason if r is not Reason.NO_ROUTE)
 # Clients refused by the listener's limits (listen.*), most before a route is

@@ -13,22 +13,27 @@ exactly as announced, and the whole response read).
 
 ``read_timeout`` bounds each wait on the upstream (for the response head and
 between body chunks), not the whole transfer; ``connect_timeout`` bounds the
-TCP connect.  Failures before the response head is sent become
-``UpstreamError`` (502, or 504 for timeouts) so the caller can answer with
-CORS headers; failures after it abort the client connection, since a status
-can no longer be sent.
+TCP connect and TLS handshake.  Failures before the response head is sent
+become ``UpstreamError`` (502, or 504 for timeouts) so the caller can answer
+with CORS headers; failures after it abort the client connection, since a
+status can no longer be sent.  ``UpstreamError`` names its cause (one of
+``metrics.UPSTREAM_ERROR_KINDS``) in a one-line message built only from the
+configuration (upstream name, host:port, timeouts) and fixed vocabularies
+(OpenSSL and resolver reasons), never from the request or the upstream's bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
+import re
 import ssl
 from collections.abc import Callable
 
 import aiohttp
-from aiohttp import web
+from aiohttp import http_exceptions, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -61,7 +66,7 @@ class UpstreamError(Exception):
 
     def __init__(self, kind: str, status: int, detail: str):
         super().__init__(detail)
-        self.kind = kind  # connect | timeout | reset | protocol
+        self.kind = kind  # dns | connect | tls | timeout | reset | protocol (metrics.UPSTREAM_ERROR_KINDS)
         self.status = status  # 502 or 504
 
 
@@ -174,17 +179,165 @@ def _response_headers(raw_headers) -> CIMultiDict:
     return CIMultiDict(kept)
 
 
-def _classify(err: BaseException) -> UpstreamError:
-    if isinstance(err, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        return UpstreamError("timeout", 504, "upstream timed out")
+def _host_port(upstream: Upstream) -> tuple[str, str]:
+    """The configured upstream's host (as resolved: ASCII) and ``host:port`` for messages."""
+    url = URL(upstream.url)
+    host = url.raw_host or ""
+    return host, (f"[{host}]:{url.port}" if ":" in host else f"{host}:{url.port}")
+
+
+_SSL_REASON = re.compile(r"[A-Z0-9_]{1,64}")
+# OpenSSL's reasons for a handshake with something that answered, but not in TLS.
+_NOT_TLS_REASONS = frozenset({"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG",
+                              "RECORD_LAYER_FAILURE", "UNEXPECTED_EOF_WHILE_READING"})
+# aiohttp's parser errors, by class (its messages quote the upstream's bytes: never shown).
+_PROTOCOL_DETAILS = (
+    (http_exceptions.BadStatusLine, "bad status line"),
+    (http_exceptions.LineTooLong, "header line too long"),
+    (http_exceptions.InvalidHeader, "invalid header"),
+    (http_exceptions.ContentLengthError, "body shorter than its Content-Length"),
+    (http_exceptions.TransferEncodingError, "bad chunked body"),
+    (http_exceptions.ContentEncodingError, "bad Content-Encoding"),
+)
+
+
+def _fixed_text(text: object, limit: int = 100) -> str:
+    """A resolver's or OpenSSL's message, kept to printable ASCII and clipped."""
+    text = "".join(c for c in str(text) if " " <= c <= "~").strip().rstrip(".")
+    return text[:limit]
+
+
+def _causes(err: BaseException):
+    seen = 0
+    while err is not None and seen < 8:
+        yield err
+        err = err.__cause__ or err.__context__
+        seen += 1
+
+
+def _classify(err: BaseException, upstream: Upstream, waited: float = 0.0, *,
+              mid_body: bool = False) -> UpstreamError:
+    """Name the failure: kind (the metric label), status and a one-line message.
+
+    ``waited``: seconds from the start of the upstream request to ``err``
+    (tells the pool wait from the connect timeout).  ``mid_body``: the
+    response head was already received.
+    """
+    name = upstream.name
+    host, where = _host_port(upstream)
+    https = upstream.url.startswith("https:")
+    if isinstance(err, aiohttp.ClientConnectorDNSError):
+        reason = _fixed_text(getattr(err.os_error, "strerror", None) or "")
+        return UpstreamError("dns", 502, f"upstream name resolution failed: {host} does not resolve"
+                                         + (f" ({reason})" if reason else ""))
+    if isinstance(err, aiohttp.ClientConnectorCertificateError):
+        cert_error = err.certificate_error
+        reason = _fixed_text(getattr(cert_error, "verify_message", None) or getattr(cert_error, "reason", None) or "")
+        advice = (f"checked against upstreams.{name}.ca_file" if upstream.ca_file
+                  else f"if a private CA signed it, set upstreams.{name}.ca_file")
+        return UpstreamError("tls", 502, f"upstream TLS certificate verification failed: {where}"
+                                         + (f" ({reason})" if reason else "") + f"; {advice}")
+    if isinstance(err, aiohttp.ClientSSLError):
+        reason = getattr(err.os_error, "reason", None) or ""
+        reason = reason if _SSL_REASON.fullmatch(reason) else ""
+        plain = f"; if it serves plain HTTP, use http:// in upstreams.{name}.url"
+        if reason in _NOT_TLS_REASONS:
+            return UpstreamError("tls", 502, f"upstream TLS handshake failed: {where} does not speak TLS ({reason})"
+                                             + plain)
+        # An alert (no common version or cipher, ...): it does speak TLS.
+        return UpstreamError("tls", 502, f"upstream TLS handshake failed: {where}"
+                                         + (f" ({reason})" if reason else plain))
     if isinstance(err, aiohttp.ClientConnectorError):
-        return UpstreamError("connect", 502, "upstream refused the connection")
-    if isinstance(err, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, ConnectionResetError)):
-        return UpstreamError("reset", 502, "upstream closed the connection")
-    return UpstreamError("protocol", 502, "upstream sent an invalid response")
+        os_error = err.os_error
+        if isinstance(os_error, ConnectionRefusedError):
+            return UpstreamError("connect", 502, f"upstream refused the connection: {where}")
+        reason = _fixed_text(getattr(os_error, "strerror", None) or "")
+        return UpstreamError("connect", 502, f"upstream connection failed: {where}"
+                                             + (f" ({reason})" if reason else ""))
+    if isinstance(err, aiohttp.ConnectionTimeoutError):
+        budget = upstream.connect_timeout + upstream.read_timeout
+        if waited >= budget - 0.002:
+            # aiohttp's ``connect`` timeout (pool wait, name resolution and
+            # connect together) fired, not ``sock_connect``.
+            resolving = "" if _is_ip(host) else f", or resolving {host} took that long"
+            return UpstreamError("timeout", 504, f"upstream timed out: all max_connections "
+                                                 f"({upstream.max_connections}) to {where} stayed busy for "
+                                                 f"connect_timeout + read_timeout ({budget:g} s){resolving}")
+        what = " (TCP and TLS handshake)" if https else ""
+        return UpstreamError("timeout", 504, f"upstream timed out: connecting to {where}{what} took longer than "
+                                             f"connect_timeout ({upstream.connect_timeout:g} s)")
+    if isinstance(err, aiohttp.SocketTimeoutError):
+        waiting = "no body data" if mid_body else "no response head"
+        return UpstreamError("timeout", 504, f"upstream timed out: {where} sent {waiting} within read_timeout "
+                                             f"({upstream.read_timeout:g} s)")
+    if isinstance(err, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return UpstreamError("timeout", 504, f"upstream timed out: {where}")
+    before = "the end of the response" if mid_body else "a complete response head"
+    if isinstance(err, aiohttp.ServerDisconnectedError):
+        return UpstreamError("reset", 502, f"upstream closed the connection: {where} closed it before {before}")
+    if isinstance(err, (aiohttp.ClientOSError, ConnectionResetError)):
+        how = "reset it" if getattr(err, "errno", None) == errno.ECONNRESET else "closed it"
+        return UpstreamError("reset", 502, f"upstream closed the connection: {where} {how} before {before}")
+    detail = "not valid HTTP/1.1"
+    for cause in _causes(err):
+        found = next((text for cls, text in _PROTOCOL_DETAILS if isinstance(cause, cls)), None)
+        if found:
+            detail = found
+            break
+    return UpstreamError("protocol", 502, f"upstream sent an invalid response: {where} ({detail})")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _might_be_tls(err: BaseException) -> bool:
+    """An http:// upstream hung up on the request, reset it, or answered
+    something that is not a status line: what a TLS port does with
+    plain HTTP (Python's ssl servers close or reset, others send an alert)."""
+    if isinstance(err, aiohttp.ServerDisconnectedError):
+        return isinstance(err.message, str)  # no head begun (else the partial head it parsed)
+    if isinstance(err, (aiohttp.ClientOSError, ConnectionResetError)):
+        # Reset, or closed under a body still being sent (EPIPE).
+        return not isinstance(err, aiohttp.ClientConnectorError) and (
+            isinstance(err, ConnectionResetError) or getattr(err, "errno", None) in (errno.ECONNRESET, errno.EPIPE))
+    if isinstance(err, aiohttp.ClientResponseError):
+        return any(isinstance(cause, http_exceptions.BadStatusLine) for cause in _causes(err))
+    return False
+
+
+async def _speaks_tls(upstream: Upstream) -> bool:
+    """Whether the upstream's host:port completes a TLS handshake (certificate
+    not checked: nothing is sent over it), within ``connect_timeout``."""
+    host, _ = _host_port(upstream)
+    port = URL(upstream.url).port
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    writer = None
+    try:
+        async with asyncio.timeout(upstream.connect_timeout):
+            _, writer = await asyncio.open_connection(host, port, ssl=context,
+                                                      server_hostname=None if _is_ip(host) else host)
+    except ssl.SSLError as err:
+        # A TLS alert (no common version or cipher, a client certificate
+        # required): it speaks TLS; a record that is not TLS: it does not.
+        return (err.reason or "").startswith(("TLSV1_ALERT", "TLSV13_ALERT", "SSLV3_ALERT"))
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        if writer is not None:
+            writer.transport.abort()  # nothing to say: no close_notify round trip to wait for
+    return True
 
 
 Decorate = Callable[[int, CIMultiDict], None]
+
+_TLS_PROBE_TTL = 30.0  # seconds a probe's answer is reused, per upstream
 
 
 class UpstreamPool:
@@ -194,6 +347,8 @@ class UpstreamPool:
         self.upstreams = upstreams
         self.active = 0  # requests using this pool right now (a replaced pool waits for 0)
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._tls_probes: dict[str, tuple[float, asyncio.Task]] = {}  # upstream name: (expiry, probe)
+        self._answered: dict[str, float] = {}  # upstream name: when a request last got a head (loop time)
         for name, upstream in upstreams.items():
             # https upstreams are always verified: against ca_file when given,
             # else the system's trust store.
@@ -212,6 +367,9 @@ class UpstreamPool:
                 connect=upstream.connect_timeout + upstream.read_timeout,
                 sock_connect=upstream.connect_timeout,
                 sock_read=upstream.read_timeout,
+                # Exact deadlines (aiohttp rounds those over 5 s up to a whole
+                # second): when the error came tells which timeout fired.
+                ceil_threshold=float("inf"),
             )
             self._sessions[name] = aiohttp.ClientSession(
                 connector=connector,
@@ -222,8 +380,41 @@ class UpstreamPool:
             )
 
     async def close(self) -> None:
+        for _, probe in self._tls_probes.values():
+            probe.cancel()
         for session in self._sessions.values():
             await session.close()
+
+    async def _upstream_error(self, upstream: Upstream, err: BaseException, waited: float) -> UpstreamError:
+        """``_classify``, and for an http:// upstream that hung up without a
+        head (or answered no status line), whether its port speaks TLS: the
+        only way to tell ``http://`` pointed at a TLS port from a crash."""
+        error = _classify(err, upstream, waited)
+        if error.kind in ("reset", "protocol") and upstream.url.startswith("http:") and _might_be_tls(err):
+            # One that answered in plain HTTP lately is no TLS port (it closed
+            # a pooled connection under a request, say): not probed.
+            answered = self._answered.get(upstream.name)
+            if answered is not None and asyncio.get_running_loop().time() - answered < _TLS_PROBE_TTL:
+                return error
+            if await self._probe_tls(upstream):
+                _, where = _host_port(upstream)
+                error = UpstreamError("tls", 502, f"upstream TLS mismatch: {where} speaks TLS, not plain HTTP; "
+                                                  f"use https:// in upstreams.{upstream.name}.url")
+        return error
+
+    async def _probe_tls(self, upstream: Upstream) -> bool:
+        """``_speaks_tls``, run at most once per ``_TLS_PROBE_TTL`` per upstream
+        (concurrent failures share one probe): a failing upstream never gets
+        a probe per request."""
+        loop = asyncio.get_running_loop()
+        cached = self._tls_probes.get(upstream.name)
+        if cached is None or (cached[1].done() and loop.time() >= cached[0]):
+            cached = self._tls_probes[upstream.name] = (loop.time() + _TLS_PROBE_TTL,
+                                                        loop.create_task(_speaks_tls(upstream)))
+        try:
+            return await asyncio.shield(cached[1])
+        except Exception:  # noqa: BLE001 - no answer is "not TLS"
+            return False
 
     async def forward_websocket(
         self, request: web.BaseRequest, upstream_name: str, request_id: str | None = None, *,
@@ -308,6 +499,8 @@ class UpstreamPool:
                 body = _stream_body(request, upstream.read_timeout, body_state, max_body_size, prefix)
 
         url = URL(upstream.url + target, encoded=True)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             upstream_response = await session.request(
                 request.method,
@@ -322,7 +515,8 @@ class UpstreamPool:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
             if body_state.error is not None:
                 raise body_state.error from err
-            raise _classify(err) from err
+            raise await self._upstream_error(upstream, err, loop.time() - started) from err
+        self._answered[upstream_name] = started
 
         if body is not None and not body_state.done:
             # The upstream answered before it had the whole body (a 404, 401
@@ -352,8 +546,8 @@ class UpstreamPool:
                 except (aiohttp.ClientError, asyncio.TimeoutError) as err:
                     # Too late for a status: cut the client connection so it
                     # sees a truncated body rather than a complete-looking one.
-                    error = _classify(err)
-                    log.warning("upstream %s failed mid-response: %s", upstream_name, error.kind)
+                    error = _classify(err, upstream, mid_body=True)
+                    log.warning("upstream %s failed mid-response: %s", upstream_name, error)
                     if request.transport is not None:
                         request.transport.abort()
                     raise MidStreamFailure(error, response) from err
@@ -403,13 +597,15 @@ async def _forward_websocket(pool: UpstreamPool, request: web.BaseRequest, upstr
                                        trusted_proxies=trusted_proxies)
     protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
     url = URL(upstream.url.replace("http", "ws", 1) + request.raw_path, encoded=True)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     try:
         upstream_ws = await session.ws_connect(url, headers=headers, protocols=protocols, autoclose=False,
                                                autoping=True, max_msg_size=0)
     except aiohttp.WSServerHandshakeError as err:
         raise UpstreamError("protocol", 502, f"upstream refused the WebSocket handshake ({err.status})") from err
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
-        raise _classify(err) from err
+        raise await pool._upstream_error(upstream, err, loop.time() - started) from err
     client_ws = web.WebSocketResponse(protocols=[upstream_ws.protocol] if upstream_ws.protocol else (),
                                       autoclose=False, max_msg_size=0)
     try:

@@ -281,12 +281,13 @@ async def test_upstream_down_is_502_readable_by_allowed_origin(make_gateway, htt
     from .conftest import free_port
 
     routes = '  - path: /api/\n    upstream: app\n    cors: {origins: ["https://app.example.com"]}\n'
-    gw = await make_gateway(gateway_config(f"http://127.0.0.1:{free_port()}", routes))
+    port = free_port()
+    gw = await make_gateway(gateway_config(f"http://127.0.0.1:{port}", routes))
     async with http.get(gw.url + "/api/x", headers={"Origin": ALLOWED}) as r:
         assert r.status == 502
         assert acx(r) == {"Access-Control-Allow-Origin": ALLOWED}
         assert r.headers["Vary"] == "Origin"
-        assert await r.text() == "upstream refused the connection\n"
+        assert await r.text() == f"upstream refused the connection: 127.0.0.1:{port}\n"
     async with http.get(gw.url + "/api/x", headers={"Origin": EVIL}) as r:
         assert r.status == 502
         assert acx(r) == {}
@@ -298,7 +299,8 @@ async def test_upstream_slow_is_504_readable_by_allowed_origin(gw, http, recorde
     async with http.get(gw.url + "/api/slow?delay=3", headers={"Origin": ALLOWED}) as r:
         assert r.status == 504
         assert acx(r)["Access-Control-Allow-Origin"] == ALLOWED
-        assert await r.text() == "upstream timed out\n"
+        assert await r.text() == (
+            f"upstream timed out: 127.0.0.1:{recorded.port} sent no response head within read_timeout (1.5 s)\n")
 
 
 async def test_upstream_500_passes_through_with_cors_headers(gw, http, recorded):
@@ -635,7 +637,7 @@ async def test_client_abort_mid_download_is_not_an_upstream_error(gw, recorded):
     writer.transport.abort()
     await asyncio.sleep(0.3)
     text = await scrape(gw)
-    for kind in ("connect", "timeout", "reset", "protocol"):
+    for kind in ("dns", "connect", "tls", "timeout", "reset", "protocol"):
         assert f'cors_gateway_upstream_errors_total{{kind="{kind}",upstream="app"}} 0.0' in text
 
 

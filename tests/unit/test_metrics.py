@@ -41,7 +41,7 @@ REASONS = (
     "malformed_origin",
 )
 CODES = ("1xx", "2xx", "3xx", "4xx", "5xx")
-UPSTREAM_ERROR_KINDS = ("connect", "timeout", "reset", "protocol")
+UPSTREAM_ERROR_KINDS = ("dns", "connect", "tls", "timeout", "reset", "protocol")
 LE = (
     "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
     "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "30.0", "60.0", "+Inf",
@@ -157,9 +157,9 @@ def test_every_family_and_series_exists_at_zero_on_the_first_scrape():
     assert before <= timestamp <= after
     assert samples == initial_series()
     # 3 routes x (10 requests + 10 rejected + 5 responses + 21 histogram + 2 shadow)
-    # + 2 upstreams x (21 histogram + 4 errors) + 8 single series (the timestamp popped above)
+    # + 2 upstreams x (21 histogram + 6 errors) + 8 single series (the timestamp popped above)
     # + 9 client refusal reasons
-    assert len(samples) == 3 * 48 + 2 * 25 + 8 + 9
+    assert len(samples) == 3 * 48 + 2 * 27 + 8 + 9
 
 
 def test_sample_lines_are_written_as_dashboards_expect():
