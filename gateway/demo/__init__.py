@@ -91,15 +91,51 @@ def _start_upstream(sock: socket.socket):
     return server
 
 
-async def _frontend(port: int, gateway_url: str) -> web.AppRunner:
+def explain_rejection(config, method: str, path: str, origin: str, headers: list[str]) -> dict:
+    """What the gateway decides for a call from the demo page, with the gateway's own engine.
+
+    The page cannot read a refused answer (the browser hides it), so its own
+    server says why: the route, the status and one-line message of the 403,
+    and the detail naming the config key.
+    """
+    from ..policy import Kind
+    from ..routes import RouteTable, normalize_path
+
+    table = RouteTable(config)
+    route = table.match(None, normalize_path(path) or "/")
+    policy = route.policy if route is not None else table.fallback
+    simple = method in ("GET", "HEAD", "POST") and not headers
+    if simple:
+        decision = policy.actual(method, [origin])
+    else:
+        decision = policy.preflight([origin], [method], [", ".join(headers)] if headers else [])
+    name = f"{route.name} (routes.{route.route.index})" if route is not None else "(none)"
+    if decision.allowed:
+        return {"route": name, "status": 200, "message": "allowed", "detail": "the gateway allows this call"}
+    status = decision.status if decision.kind is Kind.PREFLIGHT or (
+        route is not None and route.route.cors.on_reject == "block") else 200
+    return {"route": name, "status": status, "message": decision.message.strip(),
+            "detail": decision.detail or "see cors-gateway explain"}
+
+
+async def _frontend(port: int, gateway_url: str, config=None) -> web.AppRunner:
     page = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
     page = page.replace("{gateway}", gateway_url)
 
     async def index(request: web.Request) -> web.Response:
         return web.Response(text=page, content_type="text/html")
 
+    async def explain(request: web.Request) -> web.Response:
+        query = request.query
+        headers = [h.strip().lower() for h in query.get("headers", "").split(",") if h.strip()][:16]
+        answer = explain_rejection(config, query.get("method", "GET")[:16], query.get("path", "/")[:512],
+                                   query.get("origin", "")[:256], headers)
+        return web.json_response(answer)
+
     app = web.Application()
     app.router.add_get("/", index)
+    if config is not None:
+        app.router.add_get("/explain", explain)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -135,7 +171,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         try:
-            runner = await _frontend(args.frontend_port, gateway_url)
+            runner = await _frontend(args.frontend_port, gateway_url, config)
         except OSError as err:
             raise ListenError("frontend", HOST, args.frontend_port, err) from None
 
