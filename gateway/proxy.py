@@ -449,11 +449,14 @@ class UpstreamPool:
         (or stops reading and is cut off after ``listen.send_timeout``).
         """
         self.active += 1
+        lease = _Lease()
         try:
             return await self._forward(request, target, upstream_name, decorate, request_id, trusted_proxies,
-                                       max_body_size, body_timeout)
+                                       max_body_size, body_timeout, lease)
         finally:
             self.active -= 1
+            if lease.size:
+                BUFFERED.release(lease.size)
 
     async def _forward(
         self,
@@ -465,6 +468,7 @@ class UpstreamPool:
         trusted_proxies: tuple,
         max_body_size: int,
         body_timeout: float,
+        lease: _Lease,
     ) -> web.StreamResponse:
         upstream = self.upstreams[upstream_name]
         session = self._sessions[upstream_name]
@@ -482,7 +486,8 @@ class UpstreamPool:
             buffering = upstream.request_buffering
             length = request.content_length
             prefix = b""
-            if buffering and (length is None or length <= buffering):
+            if buffering and (length is None or length <= buffering) and BUFFERED.reserve(
+                    lease, length if length is not None else buffering + 1):
                 prefix = await _buffer_body(request, buffering, body_timeout, upstream.read_timeout, max_body_size)
                 if length is not None and len(prefix) != length:
                     # aiohttp's parser ends a body at exactly its length or
@@ -517,6 +522,13 @@ class UpstreamPool:
                 raise body_state.error from err
             raise await self._upstream_error(upstream, err, loop.time() - started) from err
         self._answered[upstream_name] = started
+        if upstream_response.status == 101:
+            # Only a WebSocket handshake asks for an upgrade, and those take
+            # forward_websocket: a 101 here would leave a tunnel the gateway
+            # never judged (RFC 9110 15.2.2: only in answer to Upgrade).
+            upstream_response.close()
+            raise UpstreamError("protocol", 502, f"upstream {upstream_name} switched protocols (101) on a request "
+                                                 "that asked for no upgrade")
 
         if body is not None and not body_state.done:
             # The upstream answered before it had the whole body (a 404, 401
@@ -659,6 +671,45 @@ class ClientGone(Exception):
     def __init__(self, response: web.StreamResponse):
         super().__init__("client closed the connection")
         self.response = response
+
+
+class _Lease:
+    """Bytes of ``BUFFERED`` one request holds (its buffered body), given back when it ends."""
+
+    __slots__ = ("size",)
+
+    def __init__(self) -> None:
+        self.size = 0
+
+
+class _BufferBudget:
+    """All request bodies being buffered in this process share ``limit`` bytes.
+
+    ``request_buffering`` is per request; without a total, clients that each
+    send a body just under it and stall would hold it many times over in
+    memory.  A request that finds the budget spent is streamed instead, as
+    with ``request_buffering: 0``: never refused for it.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+
+    def reserve(self, lease: _Lease, size: int) -> bool:
+        if self.used + size > self.limit:
+            log.debug("request buffering budget (%d bytes) spent: streaming this body", self.limit)
+            return False
+        self.used += size
+        lease.size = size
+        return True
+
+    def release(self, size: int) -> None:
+        self.used -= size
+
+
+# Per process (each worker has its own), for all upstreams together.
+MAX_BUFFERED_BYTES = 256 * 1024 * 1024
+BUFFERED = _BufferBudget(MAX_BUFFERED_BYTES)
 
 
 class _BodyState:

@@ -619,3 +619,49 @@ async def test_a_reloaded_trusted_proxies_list_applies_to_the_per_address_cap(ma
     assert status == 200
     for _, writer in held:
         writer.close()
+
+
+async def test_buffered_bodies_share_a_budget_and_give_it_back(make_gateway, recorded, monkeypatch):
+    """Past the per-process budget for buffered bodies a body is streamed (here a
+    chunked one stays chunked instead of being re-framed with its length)."""
+    from gateway import proxy
+
+    gw = await make_gateway(limits_config(recorded.url, "body_timeout: 1"))
+
+    async def chunks():
+        yield b"abc"
+        yield b"def"
+
+    async with aiohttp.ClientSession() as session:
+        async with session.post(gw.url + "/api/sha256", data=chunks()) as response:
+            assert response.status == 200
+        monkeypatch.setattr(proxy.BUFFERED, "limit", 4)
+        async with session.post(gw.url + "/api/sha256", data=chunks()) as response:
+            assert response.status == 200
+            assert await response.json() == {"sha256": hashlib.sha256(b"abcdef").hexdigest(), "length": 6}
+    buffered, streamed = recorded.requests()
+    assert ["Content-Length", "6"] in buffered["headers"]
+    assert ["Transfer-Encoding", "chunked"] in streamed["headers"]
+    monkeypatch.setattr(proxy.BUFFERED, "limit", proxy.MAX_BUFFERED_BYTES)
+    status, _ = await trickle(gw.port, "/api/upload", b"0123456789", 0.3)  # buffered, then 408
+    assert status == 408
+    assert proxy.BUFFERED.used == 0  # every reservation was given back
+
+
+async def test_an_upstream_101_to_a_plain_request_is_a_502(make_gateway):
+    async def serve(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: tunnel\r\nConnection: Upgrade\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(1)
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        gw = await make_gateway(gateway_config(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", ROUTES))
+        status, _, body = await exchange(gw.port, b"GET /api/echo HTTP/1.1\r\nHost: gw\r\n\r\n")
+        assert status == 502
+        assert body == b"upstream app switched protocols (101) on a request that asked for no upgrade\n"
+    finally:
+        server.close()
+        await server.wait_closed()
