@@ -78,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     path = _config_path(args.config)
     try:
-        config = load_config(path)
+        config = load_config(path, env=dict(os.environ))  # as `run` reads it: ${NAME}, CORS_GATEWAY_* overrides
     except ConfigError as err:
         for issue in [*err.errors, *err.warnings]:
             print(issue)
@@ -86,8 +86,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     for issue in config.warnings:
         print(issue)
+    _print_environment(config)
     print(f"{path}: OK ({len(config.routes)} route(s), {len(config.warnings)} warning(s))")
     return 0
+
+
+def _print_environment(config: GatewayConfig) -> None:
+    """One line per key set from the environment, with its value as read (admin.token never shown)."""
+    for value in config.environment:
+        print(f"environment: {value}")
 
 
 def _origin_problem(origin: str) -> str:
@@ -106,9 +113,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .policy import Kind
     from .routes import RouteTable, normalize_path
 
-    config = _load_or_report(_config_path(args.config))
+    config = _load_or_report(_config_path(args.config), env=dict(os.environ))
     if config is None:
         return 1
+    _print_environment(config)
     table = RouteTable(config)
     path = normalize_path(args.path.partition("?")[0])
     if path is None:

@@ -1,5 +1,12 @@
 """Load and validate the YAML config into immutable typed objects.
 
+``parse_config`` is the one place YAML becomes data (``check``, ``run``,
+``explain`` and every reload go through it).  Before validation, an unquoted
+``*`` is read as the quoted string it was meant to be (and reported),
+``${NAME}``/``${NAME:-default}`` in string values are filled from the given
+environment, a string given for a list-valued key is split on commas, and the
+``CORS_GATEWAY_*`` overrides are applied.
+
 Validation happens in two passes, and *all* problems are reported together:
 
 1. Shape (pydantic): types, ranges, unknown keys (typos), with the key path of
@@ -13,7 +20,9 @@ Validation happens in two passes, and *all* problems are reported together:
    public suffixes below them, with credentials or private-network access;
    ``trusted_proxies`` that together cover an address family; a route
    ``host`` that is more than a host name; an admin listener off loopback
-   without ``admin.token``.
+   without ``admin.token``.  The classic mistakes are refused with what to
+   write instead: a glob in a prefix ``path``, ``//*`` in a ``re:`` pattern,
+   several comma-separated entries in one list item.
    Errors name the key where the offending value was written (the route's or
    ``defaults.cors``).
 
@@ -29,12 +38,14 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 import re2
@@ -57,6 +68,7 @@ from .pathregex import compile_path_regex
 __all__ = [
     "ConfigError",
     "CorsSettings",
+    "EnvValue",
     "GatewayConfig",
     "Issue",
     "Route",
@@ -64,6 +76,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "read_config_text",
+    "split_list",
     "DEFAULT_CONFIG_PATH",
 ]
 
@@ -343,6 +356,8 @@ class GatewayConfig:
     tls: TlsSettings | None = None  # listen.tls: the public listener is HTTPS only
     warnings: tuple[Issue, ...] = field(default=())
     source: str = "<string>"
+    # Keys set from the environment (${NAME} in the file, CORS_GATEWAY_* overrides), for `check`.
+    environment: tuple[EnvValue, ...] = ()
 
 
 # --------------------------------------------------------------------------
@@ -376,14 +391,91 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _read_yaml(text: str, source: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError([Issue(source, f"invalid YAML{where}: {problem}")]) from None
+def _read_yaml(text: str, source: str) -> tuple[Any, list[Issue]]:
+    """The YAML data, and the unquoted ``*`` values it had to quote to read it.
+
+    An unquoted ``*`` (``origins: *``) starts a YAML alias, and YAML's own
+    message ("expected alphabetic or numeric character") does not say so.
+    Such a value is read as the quoted string it was meant to be, and an error
+    names its key path and says to quote it; the rest of the config is then
+    validated as usual, so every problem is reported together.
+    """
+    stars: list[tuple[int, int, str]] = []  # (index in the fixed text, line, quoted value)
+    while True:
+        try:
+            data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
+            break
+        except yaml.YAMLError as err:
+            fixed = _quote_star(text, err) if len(stars) < 100 else None
+            if fixed is None:
+                raise ConfigError([*_star_issues(stars, {}, source), _yaml_issue(err, source)]) from None
+            text, star = fixed
+            stars.append(star)
+    if not stars:
+        return data, []
+    return data, _star_issues(stars, _scalar_paths(yaml.compose(text, Loader=_StrictLoader)), source)
+
+
+def _yaml_issue(err: yaml.YAMLError, source: str) -> Issue:
+    mark = getattr(err, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    problem = getattr(err, "problem", None) or str(err)
+    undefined = re.fullmatch(r"found undefined alias '(.*)'", problem)
+    if undefined:  # origins: *foo
+        problem += f"; a value that starts with * is a YAML alias: quote it: {_double_quoted('*' + undefined[1])}"
+    buffer = getattr(mark, "buffer", None)
+    if buffer and mark.pointer > 0 and buffer[mark.pointer - 1 : mark.pointer + 1] == "${":  # {origins: ${X}}
+        problem += '; inside [...] or {...} quote a variable reference: "${NAME}"'
+    return Issue(source, f"invalid YAML{where}: {problem}")
+
+
+def _double_quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _quote_star(text: str, err: yaml.YAMLError) -> tuple[str, tuple[int, int, str]] | None:
+    """``text`` with the unquoted ``*...`` value that caused ``err`` double-quoted, or None."""
+    mark = getattr(err, "context_mark", None)
+    if not isinstance(err, yaml.scanner.ScannerError) or err.context != "while scanning an alias" or mark is None:
+        return None
+    start = mark.index
+    if text[start : start + 1] != "*":
+        return None
+    line_start = text.rfind("\n", 0, start) + 1
+    before = text[line_start:start]
+    in_flow = before.count("[") + before.count("{") > before.count("]") + before.count("}")
+    end = start
+    while end < len(text) and text[end] not in "\r\n" and not (in_flow and text[end] in ",]}"):
+        if text[end] == "#" and text[end - 1] in " \t":
+            break
+        end += 1
+    value = text[start:end].rstrip(" \t")
+    quoted = _double_quoted(value)
+    return text[:start] + quoted + text[start + len(value) :], (start, mark.line + 1, quoted)
+
+
+def _scalar_paths(node: yaml.Node | None, prefix: str = "") -> dict[int, str]:
+    """{index of a scalar value in the text: its key path} for a composed YAML document."""
+    paths: dict[int, str] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            paths.update(_scalar_paths(value, f"{prefix}{key.value}." if isinstance(key, yaml.ScalarNode) else prefix))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, value in enumerate(node.value):
+            paths.update(_scalar_paths(value, f"{prefix}{i}."))
+    elif isinstance(node, yaml.ScalarNode):
+        paths[node.start_mark.index] = prefix.rstrip(".") or "<root>"
+    return paths
+
+
+def _star_issues(stars: list[tuple[int, int, str]], paths: dict[int, str], source: str) -> list[Issue]:
+    return [
+        Issue(
+            paths.get(index, source),
+            f"an unquoted * starts a YAML alias (line {line}); quote it: {quoted}",
+        )
+        for index, line, quoted in stars
+    ]
 
 
 def read_config_text(path: str | os.PathLike) -> str:
@@ -400,8 +492,9 @@ def read_config_text(path: str | os.PathLike) -> str:
 def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> GatewayConfig:
     """Read and validate a config file; raise ConfigError listing every problem.
 
-    ``env`` (for example ``os.environ``) may override a few keys for
-    container use, see ``ENV_OVERRIDES``.
+    ``env`` (for example ``os.environ``) fills the file's ``${NAME}``
+    references (without it, only their defaults apply) and may override a few
+    keys for container use, see ``ENV_OVERRIDES``.
     """
     if path is None:
         path = os.environ.get("CORS_GATEWAY_CONFIG") or DEFAULT_CONFIG_PATH
@@ -468,21 +561,248 @@ def _apply_env(data: dict, env: dict[str, str], source: str) -> dict[str, str]:
 
 
 def parse_config(text: str, source: str = "<string>", env: dict[str, str] | None = None) -> GatewayConfig:
-    data = _read_yaml(text, source)
+    """Validate a config's text; raise ConfigError listing every problem.
+
+    The single place YAML becomes data: ``${NAME}`` references are filled from
+    ``env`` (none set when it is None), a string given for a list-valued key
+    is split on commas, then the ``CORS_GATEWAY_*`` overrides (only with an
+    ``env``) are applied, then the two validation passes run.
+    """
+    data, early = _read_yaml(text, source)
     if data is None:
-        raise ConfigError([Issue(source, "config is empty")])
+        raise ConfigError([*early, Issue(source, "config is empty")])
     if not isinstance(data, dict):
-        raise ConfigError([Issue(source, "config must be a mapping of keys (listen, upstreams, routes, ...)")])
+        raise ConfigError([*early, Issue(source, "config must be a mapping of keys (listen, upstreams, routes, ...)")])
+    unset, expanded = _expand_env(data, env or {})
+    _split_list_strings(data)
     applied = _apply_env(data, env, source) if env else {}
+    # A value with an unset variable stood in as "": issues about it would be about the stand-in.
+    unset = [issue for issue in unset if issue.path not in applied]
+    gone = {issue.path for issue in unset}
+    config: GatewayConfig | None = None
     try:
-        return _validate(data, source)
+        config = _validate(data, source)
+        errors, warnings = [], list(config.warnings)
     except ConfigError as err:
-        if applied:  # say where an overridden value came from
-            err.errors = [
-                Issue(e.path, f"{e.message} (set by {applied[e.path]})") if e.path in applied else e for e in err.errors
-            ]
-            err.args = ("\n".join(str(e) for e in err.errors),)
-        raise
+        errors, warnings = err.errors, err.warnings
+    errors = [*early, *unset, *(_annotated(e, applied, expanded) for e in errors if not _under(e.path, gone))]
+    warnings = [_annotated(w, applied, expanded) for w in warnings if not _under(w.path, gone)]
+    if errors:
+        raise ConfigError(errors, warnings)
+    assert config is not None
+    return replace(config, warnings=tuple(warnings), environment=_env_values(data, env or {}, applied, expanded))
+
+
+def _under(path: str, paths: set[str]) -> bool:
+    return any(path == p or path.startswith(f"{p}.") for p in paths)
+
+
+def _annotated(issue: Issue, applied: dict[str, str], expanded: _Expanded) -> Issue:
+    """``issue`` saying which variable set the value it is about."""
+    if issue.path in applied:
+        return Issue(issue.path, f"{issue.message} (set by {applied[issue.path]})")
+    for parts, (references, _) in expanded.items():
+        if _under(issue.path, {_dotted(parts)}):
+            return Issue(issue.path, f"{issue.message} (from {', '.join(references)})")
+    return issue
+
+
+# --------------------------------------------------------------------------
+# ${NAME} in values, and strings for list-valued keys
+# --------------------------------------------------------------------------
+
+# ${NAME} or ${NAME:-default} (the default: text up to the first "}").
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
+# Keys whose value is never shown: not in `check`, not in an error message.
+SECRET_KEYS = ("admin.token",)
+
+
+@dataclass(frozen=True, slots=True)
+class EnvValue:
+    """A key whose value came from the environment (``${NAME}`` in the file, or a ``CORS_GATEWAY_*`` override)."""
+
+    path: str
+    variables: tuple[str, ...]  # "${NAME}" for each reference in the value, or the override's "CORS_GATEWAY_..."
+    shown: str  # the value as the gateway read it (JSON), or "(secret, not shown)"
+    defaulted: tuple[str, ...] = ()  # the variables that were not set, so their default was used
+
+    def __str__(self) -> str:
+        unset = f"; {', '.join(self.defaulted)} not set: default used" if self.defaulted else ""
+        return f"{self.path} = {self.shown}  (from {', '.join(self.variables)}{unset})"
+
+
+def _dotted(parts: tuple) -> str:
+    return ".".join(str(p) for p in parts)
+
+
+# {key path (tuple): (the "${NAME}" references used there, the variables whose default was used)}
+_Expanded = dict[tuple, tuple[tuple[str, ...], tuple[str, ...]]]
+
+
+def _expand_env(data: dict, env: dict[str, str]) -> tuple[list[Issue], _Expanded]:
+    """Fill ``${NAME}`` and ``${NAME:-default}`` in every string value of ``data`` (never in keys), in place.
+
+    ``$$`` is a literal ``$``; a ``$`` followed by anything else stays as it is
+    (``re:^https://a\\.example\\.com$``).  The default is used when the variable
+    is unset or empty.  An integer-valued key (``listen.port: ${PORT}``) gets
+    the number.  Returns the errors (an unset variable without a default, a
+    malformed reference; the value then has "" in its place) and {key path:
+    (the references used there, the variables whose default was used)}.
+    """
+    errors: list[Issue] = []
+    expanded: _Expanded = {}
+    seen: set[int] = set()  # a YAML alias shares a container: expand it once
+
+    def expand(text: str, parts: tuple) -> Any:
+        path = _dotted(parts)
+        out: list[str] = []
+        references: list[str] = []
+        defaulted: list[str] = []
+        i = 0
+        while (j := text.find("$", i)) >= 0:
+            out.append(text[i:j])
+            if text.startswith("$$", j):
+                out.append("$")
+                i = j + 2
+            elif text.startswith("${", j):
+                match = _REFERENCE.match(text, j)
+                if match is None:
+                    end = text.find("}", j)
+                    i = len(text) if end < 0 else end + 1
+                    shown = 'a "${"' if path in SECRET_KEYS else repr(text[j:i])  # never a secret's text
+                    errors.append(Issue(path, f"{shown} is not a variable reference: write ${{NAME}} or "
+                                              "${NAME:-default} (NAME: letters, digits and _), or $$ for a literal $"))
+                    continue
+                name, default = match[1], match[2]
+                value = env.get(name)
+                if value is None or (value == "" and default is not None):
+                    if default is None:
+                        errors.append(Issue(path, f"environment variable {name} is not set (set it, or give a "
+                                                  f"default: ${{{name}:-...}})"))
+                        value = ""
+                    else:
+                        value = default
+                        defaulted.append(name)
+                references.append(f"${{{name}}}")
+                out.append(value)
+                i = match.end()
+            else:
+                out.append("$")
+                i = j + 1
+        out.append(text[i:])
+        result = "".join(out)
+        if references:
+            expanded[parts] = (tuple(dict.fromkeys(references)), tuple(dict.fromkeys(defaulted)))
+            if _INTEGER.fullmatch(result) and _wants_int(parts):
+                return int(result)
+        return result
+
+    def walk(node: Any, parts: tuple) -> None:
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in list(items):
+            if isinstance(value, str):
+                if "$" in value:
+                    node[key] = expand(value, (*parts, key))
+            elif isinstance(value, (dict, list)):
+                walk(value, (*parts, key))
+
+    walk(data, ())
+    return errors, expanded
+
+
+def _wants_int(parts: tuple) -> bool:
+    """Is the key at ``parts`` an integer (a strict one: "8080" would be refused)?"""
+    annotation: Any = _Config
+    for part in parts:
+        if get_origin(annotation) in (Union, UnionType):  # _Tls | None: the model
+            models = [a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+            annotation = models[0] if len(models) == 1 else annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field_info = annotation.model_fields.get(part) if isinstance(part, str) else None
+            if field_info is None:
+                return False
+            annotation = field_info.annotation
+        elif get_origin(annotation) in (dict, list):
+            annotation = get_args(annotation)[-1]
+        else:
+            return False
+    return annotation is int or int in get_args(annotation)
+
+
+def split_list(text: str) -> list[str]:
+    """A comma-separated list: items trimmed, empty ones dropped.
+
+    Commas inside (), [] or {} do not split, so a ``re:`` entry keeps its
+    ``{1,3}`` and an IPv6 origin its brackets.
+    """
+    items: list[str] = []
+    depth, start, escaped = 0, 0, False
+    for i, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return [item.strip() for item in items if item.strip()]
+
+
+def _split_list_strings(data: dict) -> None:
+    """Read a string given for a list-valued key as a comma-separated list, in place.
+
+    ``origins: "https://a.example.com, https://b.example.com"`` (or a
+    ``${CORS_ORIGINS}`` holding that) is the list of both; a string without a
+    comma stays a string (one entry: its errors keep the key's path).
+    """
+    blocks: list[dict] = []
+    defaults = data.get("defaults")
+    if isinstance(defaults, dict) and isinstance(defaults.get("cors"), dict):
+        blocks.append(defaults["cors"])
+    routes = data.get("routes")
+    for route in routes if isinstance(routes, list) else ():
+        if isinstance(route, dict) and isinstance(route.get("cors"), dict):
+            blocks.append(route["cors"])
+    for block in blocks:
+        for key in _STR_OR_LIST_KEYS:
+            value = block.get(key)
+            if isinstance(value, str):
+                items = split_list(value)
+                block[key] = items[0] if items == [value.strip()] else items
+    listen = data.get("listen")
+    if isinstance(listen, dict) and isinstance(listen.get("trusted_proxies"), str):
+        listen["trusted_proxies"] = split_list(listen["trusted_proxies"])
+
+
+def _env_values(data: dict, env: dict[str, str], applied: dict[str, str], expanded: _Expanded) -> tuple[EnvValue, ...]:
+    """The keys set from the environment, with their values as read (secrets hidden), for ``check``."""
+    found: dict[str, tuple[tuple[str, ...], tuple[str, ...], Any]] = {}
+    for parts, (references, defaulted) in expanded.items():
+        value: Any = data
+        for part in parts:
+            value = value[part] if isinstance(value, (dict, list)) else None
+        found[_dotted(parts)] = (references, defaulted, value)
+    for path, variable in applied.items():
+        found[path] = ((variable,), (), env.get(variable))
+    # A variable that holds a secret is not shown anywhere else either.
+    secret = {v for path in SECRET_KEYS if path in found for v in found[path][0]}
+    return tuple(
+        EnvValue(
+            path, references,
+            "(secret, not shown)" if path in SECRET_KEYS or secret & set(references) else json.dumps(value),
+            defaulted,
+        )
+        for path, (references, defaulted, value) in found.items()
+    )
 
 
 def _validate(data: dict, source: str) -> GatewayConfig:
@@ -640,7 +960,81 @@ def _pydantic_issue(error: dict) -> Issue:
     message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown key (check the spelling; see README for the config reference)"
+    elif error["type"] == "string_type" and error.get("input") is None and type(loc[-1]) is int:
+        if "origins" in loc:
+            message = f'{NO_VALUE}: for the opaque origin null, quote it: "null"'
+        else:
+            message = f"{NO_VALUE}: write the value, or remove the item"
     return Issue(path, message)
+
+
+# --------------------------------------------------------------------------
+# The classic mistakes, said with what to write instead
+# --------------------------------------------------------------------------
+
+NO_VALUE = "YAML reads an unquoted null, ~ or an empty value as no value"
+# "//*" (or "\/\/*") in a re: pattern: the * repeats the "/", it is no wildcard.
+_STAR_AFTER_SLASHES = re.compile(r"(?:/|\\/)(?:/|\\/)\*")
+_REGEX_WILDCARD = re.compile(r"\^(https?|https\?)://\*(?:\\?\.)((?:[a-z0-9-]+\\?\.)*[a-z0-9-]+(?::[0-9]+)?)\$")
+
+
+def _star_after_slashes_message(regex: str) -> str:
+    """For re:^https://*.example.com$: what it does, and the two ways to write what was meant."""
+    problem = '"*" right after "//" repeats the "/" (in a regex, * is no wildcard), so this never matches a subdomain'
+    match = _REGEX_WILDCARD.fullmatch(regex)
+    if match is None:
+        return (
+            f'{problem}; write a wildcard entry such as "https://*.example.com" (without re:), or a regex such as '
+            r"re:^https://[a-z0-9-]+\.example\.com$"
+        )
+    scheme, host = match[1], match[2].replace("\\.", ".")
+    schemes = {"https": ["https"], "http": ["http"]}.get(scheme, ["https", "http"])  # https? is both
+    wildcards = " and ".join(f'"{s}://*.{host}"' for s in schemes)
+    kind = "a wildcard entry" if len(schemes) == 1 else "wildcard entries"
+    escaped = host.replace(".", "\\.")
+    return (
+        f"{problem} such as {schemes[0]}://app.{host}; write {wildcards} ({kind}, without re:; every subdomain, "
+        f"at any depth) or re:^{scheme}://[a-z0-9-]+\\.{escaped}$"
+    )
+
+
+def _glob_path_message(path: str) -> str:
+    """For path: /api/*: a prefix has no globs; the path (or path_regex) that says what was meant."""
+    problem = (
+        f'"{path}" is a prefix, not a glob: "*" is matched literally, so no real request takes this route '
+        "(they get another route, or 404); "
+    )
+    stem = path.rstrip("*")
+    if "*" in stem:
+        regex = _glob_to_regex(stem) + (".*" if path.endswith(("/", "*")) else "(/.*)?")
+        return f'{problem}write path_regex: "^{regex}$"'
+    if stem.endswith("/"):
+        return f"{problem}write path: {stem} (a prefix already matches everything below it)"
+    return (
+        f"{problem}write path: {stem} (matches {stem} and everything below {stem}/), or path_regex: "
+        f'"^{_glob_to_regex(stem)}.*$" (every path that starts with {stem})'
+    )
+
+
+def _several_entries(item: str, path: str, compiler: _Compiler) -> bool:
+    """Refuse a list item that holds several comma-separated entries (``["GET, POST"]``).
+
+    A string given as the key's whole value was already split into a list
+    (``_split_list_strings``): a comma left in an item was written in a list.
+    """
+    entries = split_list(item)
+    if len(entries) < 2:
+        return False
+    listed = ", ".join(_double_quoted(e) for e in entries)
+    compiler.error(path, f"{_double_quoted(item)} holds {len(entries)} entries: in a list, give each its own item: "
+                         f"[{listed}] (a comma-separated string is read as a list only as the key's whole value)")
+    return True
+
+
+def _glob_to_regex(glob: str) -> str:
+    """A path glob as RE2: ``**`` is anything, ``*`` one segment (or part of one)."""
+    parts = re.split(r"(\*\*|\*)", glob)
+    return "".join({"**": ".*", "*": "[^/]+"}.get(p, re.sub(r"([.^$|?+()\[\]{}\\])", r"\\\1", p)) for p in parts)
 
 
 # --------------------------------------------------------------------------
@@ -841,6 +1235,8 @@ class _Compiler:
             self.error(base, "give exactly one of path (a prefix) or path_regex")
         if route.path is not None and not route.path.startswith("/"):
             self.error(f"{base}.path", 'must start with "/"')
+        elif route.path is not None and "*" in route.path:
+            self.error(f"{base}.path", _glob_path_message(route.path))
         if route.path_regex is not None:
             try:
                 compile_path_regex(route.path_regex)  # Python-like \d, \w, \s and "." (gateway/pathregex.py)
@@ -947,7 +1343,15 @@ class _Compiler:
         if mode == "off":
             return settings
         if not origins and own_path != "defaults.cors":
-            self.warn(where["origins"], "no origin is allowed: every cross-origin request to this route is rejected")
+            explicit_null = values["origins"] is None and (
+                "origins" in own.model_fields_set or "origins" in defaults.model_fields_set
+            )
+            hint = f'; origins is null ({NO_VALUE}): for the opaque origin null, quote it: "null"'
+            self.warn(
+                where["origins"],
+                "no origin is allowed: every cross-origin request to this route is rejected"
+                + (hint if explicit_null else ""),
+            )
         if settings.max_age is not None and settings.max_age > CHROMIUM_MAX_AGE_CAP:
             self.warn(where["max_age"], f"Chromium caps preflight caching at {CHROMIUM_MAX_AGE_CAP} seconds")
         return settings
@@ -961,10 +1365,15 @@ class _Compiler:
         too_broad: list[str] = []
         for i, raw in enumerate(items):
             item_path = path if isinstance(value, str) else f"{path}.{i}"
+            if _several_entries(raw, item_path, self):
+                continue
             try:
                 pattern = parse_pattern(raw)
             except PatternError as err:
                 self.error(item_path, str(err))
+                continue
+            if pattern.kind == "regex" and _STAR_AFTER_SLASHES.search(pattern.text):
+                self.error(item_path, _star_after_slashes_message(pattern.text))
                 continue
             for warning in pattern.warnings:
                 self.warn(item_path, warning)
@@ -1055,6 +1464,8 @@ class _Compiler:
         names: list[str] = []
         for i, item in enumerate(items):
             item_path = path if isinstance(value, str) else f"{path}.{i}"
+            if _several_entries(item, item_path, self):
+                continue
             if not _TOKEN.fullmatch(item):
                 self.error(item_path, f"{item!r} is not a valid HTTP token")
                 continue

@@ -745,7 +745,14 @@ def gateway_origin_regex(pattern: str, ignorecase: bool) -> str:
     pattern has an uppercase letter; it is used exactly then.
     """
     group = "(?i:" if ignorecase and any(c.isupper() for c in pattern) else "(?:"
+    # "https://*.example.com" is a regex to flask-cors, where "//*" is one or
+    # more "/": written "/+", the same regex, as `check` refuses "//*" (in a
+    # config it is a mistaken wildcard; here it is translated on purpose).
+    pattern = _STAR_AFTER_SLASHES.sub(r"\1+", pattern)
     return f"^{group}{pattern})$"
+
+
+_STAR_AFTER_SLASHES = re.compile(r"(/|\\/)(?:/|\\/)\*")
 
 
 def _anchored_already(pattern: str) -> bool:

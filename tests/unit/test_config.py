@@ -1411,5 +1411,498 @@ def test_load_config_reads_the_admin_token_from_the_given_environment_only(tmp_p
     path.write_text(UPSTREAMS + "admin: {host: 0.0.0.0}\n" + ADMIN_ROUTES)
     monkeypatch.setenv("CORS_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN)
     with pytest.raises(ConfigError):
-        load_config(path)  # `check`: the file alone
+        load_config(path)  # without an env: the file alone (`check` and `run` pass os.environ)
     assert load_config(path, env={"CORS_GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN}).admin_token == ADMIN_TOKEN
+
+
+# --------------------------------------------------------------------------
+# The classic mistakes: each refused (or read as meant) with what to write
+# --------------------------------------------------------------------------
+
+
+def route_with(route_keys: str, cors: str = '{origins: ["https://app.example.com"]}') -> str:
+    return f"""
+        routes:
+          - upstream: app
+            {route_keys}
+            cors: {cors}
+        """
+
+
+GLOB = '"{}" is a prefix, not a glob: "*" is matched literally, so no real request takes this route ' \
+    "(they get another route, or 404); write "
+
+
+@pytest.mark.parametrize(
+    ("path", "instead"),
+    [
+        pytest.param("/api/*", "path: /api/ (a prefix already matches everything below it)", id="trailing-star"),
+        pytest.param("/api/**", "path: /api/ (a prefix already matches everything below it)", id="double-star"),
+        pytest.param('"/*"', "path: / (a prefix already matches everything below it)", id="root"),
+        pytest.param(
+            "/api*",
+            'path: /api (matches /api and everything below /api/), or path_regex: "^/api.*$" '
+            "(every path that starts with /api)",
+            id="star-in-a-segment",
+        ),
+        pytest.param("/api/*/users", 'path_regex: "^/api/[^/]+/users(/.*)?$"', id="star-in-the-middle"),
+        pytest.param("/v1.0/**/x/", r'path_regex: "^/v1\.0/.*/x/.*$"', id="escaped"),
+    ],
+)
+def test_glob_in_a_prefix_path_is_refused_with_what_to_write(path, instead):
+    assert errors(route_with(f"path: {path}")) == [f"routes.0.path: {GLOB.format(path.strip(chr(34)))}{instead}"]
+
+
+def test_paths_without_a_glob_and_regexes_with_a_star_are_fine():
+    cfg = config(route_with("path: /api/") + '  - {path_regex: "^/v[0-9]*/.*$", upstream: app}\n')
+    assert [r.path or r.path_regex for r in cfg.routes] == ["/api/", "^/v[0-9]*/.*$"]
+
+
+SLASH_STAR = '"*" right after "//" repeats the "/" (in a regex, * is no wildcard), so this never matches a subdomain'
+
+
+@pytest.mark.parametrize(
+    ("entry", "instead"),
+    [
+        pytest.param(
+            r"re:^https://*.example.com$",
+            r' such as https://app.example.com; write "https://*.example.com" (a wildcard entry, without re:; '
+            r"every subdomain, at any depth) or re:^https://[a-z0-9-]+\.example\.com$",
+            id="the-classic",
+        ),
+        pytest.param(
+            r"re:^https://*\.example\.com$",
+            r' such as https://app.example.com; write "https://*.example.com" (a wildcard entry, without re:; '
+            r"every subdomain, at any depth) or re:^https://[a-z0-9-]+\.example\.com$",
+            id="escaped-dots",
+        ),
+        pytest.param(
+            r"re:^https?://*.example.com:8443$",
+            r' such as https://app.example.com:8443; write "https://*.example.com:8443" and '
+            r'"http://*.example.com:8443" (wildcard entries, without re:; every subdomain, at any depth) or '
+            r"re:^https?://[a-z0-9-]+\.example\.com:8443$",
+            id="both-schemes-and-a-port",
+        ),
+        pytest.param(
+            r"re:^https://*.(eu|us)\.example\.com$",
+            r'; write a wildcard entry such as "https://*.example.com" (without re:), or a regex such as '
+            r"re:^https://[a-z0-9-]+\.example\.com$",
+            id="other-shapes",
+        ),
+        pytest.param(
+            r"re:^https:\/\/*.example.com$",
+            r'; write a wildcard entry such as "https://*.example.com" (without re:), or a regex such as '
+            r"re:^https://[a-z0-9-]+\.example\.com$",
+            id="escaped-slashes",
+        ),
+    ],
+)
+def test_star_right_after_slashes_in_a_regex_is_refused_with_what_to_write(entry, instead):
+    for mode in ("enforce", "off"):
+        found = errors(route_with("path: /", f"{{origins: ['https://ok.example.com', '{entry}'], mode: {mode}}}"))
+        assert found == [f"routes.0.cors.origins.1: {SLASH_STAR}{instead}"]
+
+
+def test_regexes_with_a_real_subdomain_class_are_fine():
+    cfg = config(route_with("path: /", r"{origins: ['re:^https://[a-z0-9-]+\.example\.com$']}"))
+    assert [p.kind for p in cfg.routes[0].cors.origins] == ["regex"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        pytest.param(
+            "origins", '"https://a.example.com, https://b.example.com"',
+            exact("https://a.example.com", "https://b.example.com"), id="origins",
+        ),
+        pytest.param(
+            "origins", r"'re:^https://[a-z]{1,3}\.example\.com$,http://[::1]:8080 ,, https://c.example.com,'",
+            (Pattern("regex", r"^https://[a-z]{1,3}\.example\.com$"),
+             *exact("http://[::1]:8080", "https://c.example.com")),
+            id="commas-inside-brackets-do-not-split",
+        ),
+        pytest.param("methods", '"GET, post ,PUT"', ("GET", "POST", "PUT"), id="methods"),
+        pytest.param("methods", '"GET, *"', None, id="methods-star"),
+        pytest.param("methods", '""', (), id="empty-string-is-an-empty-list"),
+        pytest.param("allow_headers", '"Content-Type, Authorization"', ("Content-Type", "Authorization"), id="allow"),
+        pytest.param("expose_headers", '"X-Request-Id,ETag"', ("X-Request-Id", "ETag"), id="expose"),
+        pytest.param("origins", '" https://a.example.com "', exact("https://a.example.com"), id="one-item-trimmed"),
+    ],
+)
+def test_comma_separated_string_is_the_list(key, value, expected):
+    others = "" if key == "origins" else 'origins: ["https://x.example.com"], '
+    cfg = config(route_with("path: /", f"{{{others}{key}: {value}}}"))
+    assert getattr(cfg.routes[0].cors, key) == expected
+
+
+def test_comma_separated_trusted_proxies_are_the_list():
+    cfg = config(route_with("path: /") + 'listen: {trusted_proxies: "10.0.0.0/8, 192.168.1.1"}\n')
+    assert [str(n) for n in cfg.trusted_proxies] == ["10.0.0.0/8", "192.168.1.1/32"]
+
+
+def test_items_of_a_comma_separated_string_are_named_like_list_items():
+    assert errors(route_with("path: /", '{origins: "https://a.example.com, https://b.example.com/", '
+                                        'methods: "GET, BAD METHOD"}')) == [
+        "routes.0.cors.origins.1: not a valid origin: an origin has no path (found '/') "
+        '(did you mean "https://b.example.com"?)',
+        "routes.0.cors.methods.1: 'BAD METHOD' is not a valid HTTP token",
+    ]
+    # A string without a comma is one entry: its errors keep the key's path.
+    assert errors(route_with("path: /", '{origins: "https://b.example.com/"}')) == [
+        "routes.0.cors.origins: not a valid origin: an origin has no path (found '/') "
+        '(did you mean "https://b.example.com"?)',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cors", "path", "item", "entries"),
+    [
+        pytest.param('{origins: ["https://a.example.com, https://b.example.com"]}', "routes.0.cors.origins.0",
+                     "https://a.example.com, https://b.example.com", ["https://a.example.com", "https://b.example.com"],
+                     id="origins"),
+        pytest.param('{origins: "*", methods: [PUT, "GET, POST"]}', "routes.0.cors.methods.1", "GET, POST",
+                     ["GET", "POST"], id="methods"),
+        pytest.param('{origins: "*", allow_headers: ["X-A,X-B, X-C"]}', "routes.0.cors.allow_headers.0",
+                     "X-A,X-B, X-C", ["X-A", "X-B", "X-C"], id="headers"),
+    ],
+)
+def test_list_item_with_several_entries_says_give_each_its_own_item(cors, path, item, entries):
+    listed = ", ".join(f'"{e}"' for e in entries)
+    assert errors(route_with("path: /", cors)) == [
+        f'{path}: "{item}" holds {len(entries)} entries: in a list, give each its own item: [{listed}] '
+        "(a comma-separated string is read as a list only as the key's whole value)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cors", "path", "line", "quoted"),
+    [
+        pytest.param("\n      origins: *", "routes.0.cors.origins", 8, '"*"', id="scalar"),
+        pytest.param("\n      origins: [*]", "routes.0.cors.origins.0", 8, '"*"', id="flow-item"),
+        pytest.param("\n      origins:\n        - https://a.example.com\n        - *  # any",
+                     "routes.0.cors.origins.1", 10, '"*"', id="block-item"),
+        pytest.param("\n      methods: [GET, *]", "routes.0.cors.methods.1", 8, '"*"', id="methods"),
+        pytest.param("\n      allow_headers: *", "routes.0.cors.allow_headers", 8, '"*"', id="allow-headers"),
+        pytest.param("{expose_headers: *}", "routes.0.cors.expose_headers", 7, '"*"', id="flow-mapping"),
+    ],
+)
+def test_unquoted_star_says_quote_it(cors, path, line, quoted):
+    text = UPSTREAMS + "routes:\n  - path: /\n    upstream: app\n    cors: " + cors + "\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert [str(e) for e in info.value.errors] == [
+        f"{path}: an unquoted * starts a YAML alias (line {line}); quote it: {quoted}"
+    ]
+
+
+def test_unquoted_star_text_is_judged_as_the_quoted_string():
+    # What it was meant to be is judged too, so the next run brings no surprise.
+    text = UPSTREAMS + "routes:\n  - path: /\n    upstream: app\n    cors:\n      origins: *.example.com\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert [str(e) for e in info.value.errors] == [
+        'routes.0.cors.origins: an unquoted * starts a YAML alias (line 8); quote it: "*.example.com"',
+        'routes.0.cors.origins: wildcard patterns need a scheme, e.g. "https://*.example.com"',
+    ]
+
+
+def test_unquoted_stars_are_reported_together_with_other_errors():
+    text = UPSTREAMS + textwrap.dedent(
+        """\
+        defaults:
+          cors: {origins: *, supports_credentials: true}
+        routes:
+          - path: /api/*
+            upstream: app
+            cors: {methods: [GET, *]}
+        """
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="gw.yaml")
+    assert [str(e) for e in info.value.errors] == [
+        'defaults.cors.origins: an unquoted * starts a YAML alias (line 5); quote it: "*"',
+        'routes.0.cors.methods.1: an unquoted * starts a YAML alias (line 9); quote it: "*"',
+        f"defaults.cors.supports_credentials: {CREDS_STAR}",
+        f'routes.0.path: {GLOB.format("/api/*")}path: /api/ (a prefix already matches everything below it)',
+    ]
+
+
+def test_a_star_alias_name_says_quote_it():
+    with pytest.raises(ConfigError) as info:
+        parse_config(UPSTREAMS + "routes: [{path: /, upstream: app, cors: {origins: *app}}]\n", source="gw.yaml")
+    assert [str(e) for e in info.value.errors] == [
+        "gw.yaml: invalid YAML (line 4, column 51): found undefined alias 'app'; a value that starts with * is a "
+        'YAML alias: quote it: "*app"'
+    ]
+
+
+NULL_ORIGIN = (
+    'YAML reads an unquoted null, ~ or an empty value as no value: for the opaque origin null, quote it: "null"'
+)
+
+
+@pytest.mark.parametrize(
+    ("cors", "expected"),
+    [
+        pytest.param('{origins: ["https://a.example.com", null]}', [f"routes.0.cors.origins.1: {NULL_ORIGIN}"],
+                     id="null"),
+        pytest.param('{origins: ["https://a.example.com", ~]}', [f"routes.0.cors.origins.1: {NULL_ORIGIN}"],
+                     id="tilde"),
+        pytest.param(
+            '{origins: ["https://a.example.com"], methods: [GET, null]}',
+            ["routes.0.cors.methods.1: YAML reads an unquoted null, ~ or an empty value as no value: write the "
+             "value, or remove the item"],
+            id="methods",
+        ),
+    ],
+)
+def test_null_list_item_says_quote_it(cors, expected):
+    assert errors(route_with("path: /", cors)) == expected
+
+
+def test_null_origins_warn_with_the_quote_hint():
+    cfg = config(route_with("path: /", "{origins: null}"))
+    assert [str(w) for w in cfg.warnings] == [
+        f"routes.0.cors.origins: {NO_ORIGINS}; origins is null (YAML reads an unquoted null, ~ or an empty value "
+        'as no value): for the opaque origin null, quote it: "null"'
+    ]
+    quoted = config(route_with("path: /", '{origins: "null"}'))
+    assert [p.kind for p in quoted.routes[0].cors.origins] == ["null"]
+
+
+# --------------------------------------------------------------------------
+# ${NAME} in values
+# --------------------------------------------------------------------------
+
+
+def env_config(body: str, env: dict[str, str] | None) -> "GatewayConfig":  # noqa: F821
+    return parse_config(UPSTREAMS + textwrap.dedent(body), env=env)
+
+
+def env_errors(body: str, env: dict[str, str] | None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        env_config(body, env)
+    return [str(issue) for issue in info.value.errors]
+
+
+@pytest.mark.parametrize(
+    ("value", "env", "expected"),
+    [
+        pytest.param("${A}", {"A": "x"}, "x", id="set"),
+        pytest.param("pre-${A}-post", {"A": "x"}, "pre-x-post", id="inside-text"),
+        pytest.param("${A}${B}", {"A": "x", "B": "y"}, "xy", id="two"),
+        pytest.param("a-${A:-d}", {}, "a-d", id="default-when-unset"),
+        pytest.param("a-${A:-d}", {"A": ""}, "a-d", id="default-when-empty"),
+        pytest.param("a-${A:-d}", {"A": "x"}, "a-x", id="no-default-when-set"),
+        pytest.param("a-${A}", {"A": ""}, "a-", id="set-to-empty"),
+        pytest.param("a-${A:-}", {}, "a-", id="empty-default"),
+        pytest.param("${A:-x, y:z}", {}, "x, y:z", id="default-with-commas"),
+        pytest.param("$$A", {"A": "x"}, "$A", id="dollar-dollar"),
+        pytest.param("$${A}", {"A": "x"}, "${A}", id="escaped-reference"),
+        pytest.param("cost$5 a$ b$c", {}, "cost$5 a$ b$c", id="lone-dollars-stay"),
+        pytest.param("${A}", {"A": "${B}"}, "${B}", id="values-are-not-expanded-again"),
+    ],
+)
+def test_env_reference_in_a_string_value(value, env, expected):
+    cfg = env_config(f'routes: [{{name: "{value}", path: /, upstream: app, cors: {{origins: "https://a.test"}}}}]', env)
+    assert cfg.routes[0].name == expected
+
+
+def test_regex_dollars_are_left_alone():
+    cfg = env_config(r"""
+        routes:
+          - path_regex: '^/api/(v1|v2)/.*$'
+            upstream: app
+            cors: {origins: ['re:^https://(a|b)\.example\.com$']}
+        """, {})
+    assert cfg.routes[0].path_regex == "^/api/(v1|v2)/.*$"
+    assert cfg.routes[0].cors.origins[0].text == r"^https://(a|b)\.example\.com$"
+
+
+ORIGINS_ROUTE = textwrap.dedent(
+    """
+    routes:
+      - path: /
+        upstream: app
+        cors:
+          origins: ${CORS_ORIGINS}
+          methods: ${METHODS:-GET, POST}
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "origins"),
+    [
+        pytest.param("https://a.example.com", exact("https://a.example.com"), id="one"),
+        pytest.param("https://a.example.com, https://b.example.com", exact("https://a.example.com", "https://b.example.com"),
+                     id="two"),
+        pytest.param(" https://a.example.com ,,https://b.example.com, ",
+                     exact("https://a.example.com", "https://b.example.com"), id="trimmed-and-empty-items-dropped"),
+        pytest.param(r"https://a.example.com,re:^https://[a-z]{1,3}\.example\.com$",
+                     (*exact("https://a.example.com"), Pattern("regex", r"^https://[a-z]{1,3}\.example\.com$")),
+                     id="regex-with-a-comma"),
+        pytest.param("*", (Pattern("any", "*"),), id="star"),
+    ],
+)
+def test_env_variable_filling_a_list_key_is_split_on_commas(value, origins):
+    cfg = env_config(ORIGINS_ROUTE, {"CORS_ORIGINS": value})
+    assert cfg.routes[0].cors.origins == origins
+    assert cfg.routes[0].cors.methods == ("GET", "POST")
+
+
+def test_env_variable_set_to_nothing_allows_no_origin():
+    cfg = env_config(ORIGINS_ROUTE, {"CORS_ORIGINS": ""})
+    assert cfg.routes[0].cors.origins == ()
+    assert [str(w) for w in cfg.warnings] == [f"routes.0.cors.origins: {NO_ORIGINS} (from ${{CORS_ORIGINS}})"]
+
+
+def test_env_values_of_number_and_boolean_keys():
+    cfg = env_config("""
+        listen: {port: "${PORT}", trusted_proxies: "${PROXIES:-10.0.0.0/8}"}
+        shutdown_timeout: ${GRACE:-2.5}
+        routes:
+          - path: /
+            upstream: app
+            cors:
+              origins: "https://a.test"
+              max_age: ${MAX_AGE:-600}
+              supports_credentials: ${CREDS}
+              mode: ${MODE}
+        """, {"PORT": "8081", "CREDS": "true", "MODE": "shadow"})
+    assert (cfg.listen_port, cfg.shutdown_timeout) == (8081, 2.5)
+    assert [str(n) for n in cfg.trusted_proxies] == ["10.0.0.0/8"]
+    cors = cfg.routes[0].cors
+    assert (cors.max_age, cors.supports_credentials, cors.mode) == (600, True, "shadow")
+    assert env_errors('listen: {port: "${PORT}"}\n' + ORIGINS_ROUTE, {"PORT": "http", "CORS_ORIGINS": "*"}) == [
+        "listen.port: Input should be a valid integer (from ${PORT})"
+    ]
+
+
+def test_unset_variables_are_errors_reported_together_with_the_rest():
+    assert env_errors("""
+        admin: {token: "${ADMIN_TOKEN}"}
+        routes:
+          - path: /api/*
+            upstream: app
+            cors: {origins: "${CORS_ORIGINS}", supports_credentials: true}
+          - path: /x/
+            upstream: other
+            cors: {origins: ["https://a.test", "${EXTRA}"], max_age: -1, allow_headers: "${HEADERS:-}"}
+        """, {}) == [
+        "admin.token: environment variable ADMIN_TOKEN is not set (set it, or give a default: ${ADMIN_TOKEN:-...})",
+        "routes.0.cors.origins: environment variable CORS_ORIGINS is not set (set it, or give a default: "
+        "${CORS_ORIGINS:-...})",
+        "routes.1.cors.origins.1: environment variable EXTRA is not set (set it, or give a default: ${EXTRA:-...})",
+        "routes.1.cors.max_age: Input should be greater than or equal to 0",
+        f'routes.0.path: {GLOB.format("/api/*")}path: /api/ (a prefix already matches everything below it)',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        pytest.param("${}", "'${}'", id="empty"),
+        pytest.param("${1A}", "'${1A}'", id="starts-with-a-digit"),
+        pytest.param("${A-d}", "'${A-d}'", id="dash-without-colon"),
+        pytest.param("${A:=d}", "'${A:=d}'", id="other-operator"),
+        pytest.param("x${A", "'${A'", id="unterminated"),
+    ],
+)
+def test_malformed_reference_is_an_error(value, shown):
+    assert env_errors(f'routes: [{{name: "{value}", path: /, upstream: app}}]\n', {"A": "x"}) == [
+        f"routes.0.name: {shown} is not a variable reference: write ${{NAME}} or ${{NAME:-default}} (NAME: letters, "
+        "digits and _), or $$ for a literal $"
+    ]
+
+
+def test_keys_are_never_expanded():
+    cfg = parse_config(
+        'upstreams:\n  "${UP}": {url: "http://127.0.0.1:5000"}\n'
+        'routes: [{path: /, upstream: "$${UP}", cors: {origins: "https://a.test"}}]\n',
+        env={"UP": "x"},
+    )
+    assert list(cfg.upstreams) == ["${UP}"]
+    assert cfg.routes[0].upstream == "${UP}"
+
+
+def test_errors_in_an_expanded_value_name_the_variable():
+    assert env_errors(ORIGINS_ROUTE, {"CORS_ORIGINS": "https://a.example.com, https://b.example.com/"}) == [
+        "routes.0.cors.origins.1: not a valid origin: an origin has no path (found '/') "
+        '(did you mean "https://b.example.com"?) (from ${CORS_ORIGINS})'
+    ]
+    credentials = ORIGINS_ROUTE.replace("cors:", "cors:\n      supports_credentials: true")
+    assert env_errors(credentials, {"CORS_ORIGINS": "*"}) == [
+        f"routes.0.cors.supports_credentials: {CREDS_STAR}"
+    ]
+
+
+def test_environment_lists_the_keys_it_set_and_never_shows_the_admin_token():
+    token = "s3cr3t-t0ken-0123456789"
+    cfg = env_config("""
+        admin: {host: 0.0.0.0, token: "${ADMIN_TOKEN}"}
+        routes:
+          - name: "${ADMIN_TOKEN}-route"
+            path: /
+            upstream: app
+            cors: {origins: "${CORS_ORIGINS}", max_age: "${MAX_AGE:-600}"}
+        """, {"ADMIN_TOKEN": token, "CORS_ORIGINS": "https://a.example.com,https://b.example.com",
+              "CORS_GATEWAY_LISTEN_PORT": "8081"})
+    assert cfg.admin_token == token
+    assert [str(v) for v in cfg.environment] == [
+        "admin.token = (secret, not shown)  (from ${ADMIN_TOKEN})",
+        "routes.0.name = (secret, not shown)  (from ${ADMIN_TOKEN})",
+        'routes.0.cors.origins = ["https://a.example.com", "https://b.example.com"]  (from ${CORS_ORIGINS})',
+        "routes.0.cors.max_age = 600  (from ${MAX_AGE}; MAX_AGE not set: default used)",
+        'listen.port = "8081"  (from CORS_GATEWAY_LISTEN_PORT)',
+    ]
+    assert token not in repr(cfg.environment)
+
+
+def test_admin_token_from_a_variable_is_never_in_a_message():
+    short = "abc$def"
+    assert env_errors('admin: {token: "${T}"}\n' + ORIGINS_ROUTE, {"T": short, "CORS_ORIGINS": "*"}) == [
+        "admin.token: the token is too short (7 characters): use at least 16 random characters, e.g. from openssl "
+        "rand -hex 32 (from ${T})"
+    ]
+    found = env_errors('admin: {token: "0123456789abcdef${oops"}\n' + ORIGINS_ROUTE, {"CORS_ORIGINS": "*"})
+    assert found == [
+        'admin.token: a "${" is not a variable reference: write ${NAME} or ${NAME:-default} (NAME: letters, digits '
+        "and _), or $$ for a literal $"
+    ]
+    assert "0123456789abcdef" not in str(found)
+
+
+def test_an_override_replaces_a_value_with_an_unset_variable():
+    cfg = parse_config('upstreams: {app: {url: "${APP_URL}"}}\n' + ORIGINS_ROUTE,
+                       env={"CORS_GATEWAY_UPSTREAM_APP_URL": "http://10.0.0.5:8000", "CORS_ORIGINS": "*"})
+    assert cfg.upstreams["app"].url == "http://10.0.0.5:8000"
+
+
+def test_without_an_environment_only_defaults_fill_references():
+    cfg = parse_config(UPSTREAMS + "routes: [{path: /, upstream: app, cors: {origins: '${O:-https://a.test}'}}]\n")
+    assert cfg.routes[0].cors.origins == exact("https://a.test")
+    assert cfg.environment[0].defaulted == ("O",)
+
+
+def test_load_config_and_every_reload_expand_from_the_given_environment(tmp_path, monkeypatch):
+    from gateway.supervisor import load  # what `run` and every reload (SIGHUP, file change) call
+
+    path = tmp_path / "gateway.yaml"
+    path.write_text(UPSTREAMS + textwrap.dedent(ORIGINS_ROUTE))
+    assert load_config(path, env={"CORS_ORIGINS": "https://a.test"}).routes[0].cors.origins == exact("https://a.test")
+    monkeypatch.setenv("CORS_ORIGINS", "https://b.test, https://c.test")
+    assert load(str(path), None, None).routes[0].cors.origins == exact("https://b.test", "https://c.test")
+    path.write_text(UPSTREAMS + textwrap.dedent(ORIGINS_ROUTE).replace("${CORS_ORIGINS}", '"${CORS_ORIGINS}, https://d.test"'))
+    assert load(str(path), None, None).routes[0].cors.origins == exact("https://b.test", "https://c.test", "https://d.test")
+
+
+def test_unquoted_reference_inside_flow_style_says_quote_it():
+    with pytest.raises(ConfigError) as info:
+        parse_config(UPSTREAMS + "routes: [{path: /, upstream: app, cors: {origins: ${O}}}]\n", env={"O": "*"})
+    assert [str(e) for e in info.value.errors] == [
+        "<string>: invalid YAML (line 4, column 52): expected ',' or '}', but got '{'; inside [...] or {...} quote a "
+        'variable reference: "${NAME}"'
+    ]
+    cfg = parse_config(UPSTREAMS + "routes: [{path: /, upstream: app, cors: {origins: '${O}'}}]\n", env={"O": "*"})
+    assert cfg.routes[0].cors.origins == (Pattern("any", "*"),)
