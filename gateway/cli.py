@@ -171,6 +171,20 @@ def cmd_explain(args: argparse.Namespace) -> int:
             allowed_headers = policy.settings.allow_headers
             detail += "; allowed headers: " + (", ".join(allowed_headers) if allowed_headers is not None else "*")
         print(f"detail: {detail}")
+        if decision.detail and decision.reason.value != "malformed_origin":
+            print(f"fix: {decision.detail}")
+    if args.credentials and decision.allowed:
+        where = f"routes.{route.route.index}.cors" if route is not None else "defaults.cors"
+        if policy.public:
+            print('browser: refuses the answer: a request with credentials (cookies, credentials: "include") is '
+                  'never shared with Access-Control-Allow-Origin: *')
+            print(f"fix: list the allowed origins in {where}.origins and set {where}.supports_credentials: true")
+        elif not policy.settings.supports_credentials:
+            print("browser: refuses the answer: a request with credentials needs "
+                  "Access-Control-Allow-Credentials: true, which this route does not send")
+            print(f"fix: set {where}.supports_credentials: true (the origins are listed, so this is safe)")
+        else:
+            print("browser: shares the answer with credentials (Access-Control-Allow-Credentials: true)")
     if route is not None and decision.kind is not Kind.PREFLIGHT and decision.allowed is False:
         action = "403, upstream not called" if route.route.cors.on_reject == "block" else "forwarded without CORS headers"
         print(f"on_reject: {route.route.cors.on_reject} ({action})")
@@ -231,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a request header the page sets (repeatable), e.g. Authorization")
     explain.add_argument("--host", help="the Host header, for routes with host:")
     explain.add_argument("--preflight", action="store_true", help="treat as a preflight even for a simple request")
+    explain.add_argument("--credentials", action="store_true",
+                         help='the page sends credentials (cookies; fetch credentials: "include"): say whether '
+                              "the browser shares the answer")
     explain.set_defaults(func=cmd_explain)
 
     importer = sub.add_parser("import", help="translate a Flask app's flask-cors setup into a config (read, never run)")

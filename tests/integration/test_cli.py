@@ -125,6 +125,46 @@ def test_explain_authorization_header_not_allowed_and_allowed(tmp_path):
     assert "  Access-Control-Allow-Credentials: true" in lines
 
 
+def test_explain_names_the_refused_header_and_the_key_to_change(tmp_path):
+    path = write(tmp_path, EXPLAIN_CONFIG)
+    result = cli("explain", "-c", path, "--path", "/api/x", "--origin", "https://app.example.com",
+                 "--method", "PUT", "--header", "Authorization", "--header", "Content-Type")
+    assert 'fix: requested header "authorization" not in routes.0.cors.allow_headers: add it there' in \
+        result.stdout.splitlines()
+    result = cli("explain", "-c", path, "--path", "/api/x", "--origin", "https://app.example.com", "--method", "PURGE")
+    assert 'fix: method "PURGE" is not in routes.0.cors.methods: add it there' in result.stdout.splitlines()
+
+
+PUBLIC_CONFIG = """\
+upstreams:
+  api: {url: "http://127.0.0.1:5000"}
+routes:
+  - {name: status, path: /status, upstream: api, cors: {origins: "*"}}
+  - {name: listed, path: /listed/, upstream: api, cors: {origins: ["https://app.example.com"]}}
+  - {name: creds, path: /creds/, upstream: api, cors: {origins: ["https://app.example.com"], supports_credentials: true}}
+"""
+
+
+@pytest.mark.parametrize("path, lines", [
+    ("/status", ['browser: refuses the answer: a request with credentials (cookies, credentials: "include") is never '
+                 "shared with Access-Control-Allow-Origin: *",
+                 "fix: list the allowed origins in routes.0.cors.origins and set routes.0.cors.supports_credentials: "
+                 "true"]),
+    ("/listed/x", ["browser: refuses the answer: a request with credentials needs Access-Control-Allow-Credentials: "
+                   "true, which this route does not send",
+                   "fix: set routes.1.cors.supports_credentials: true (the origins are listed, so this is safe)"]),
+    ("/creds/x", ["browser: shares the answer with credentials (Access-Control-Allow-Credentials: true)"]),
+])
+def test_explain_credentials_says_whether_the_browser_shares_the_answer(tmp_path, path, lines):
+    config = write(tmp_path, PUBLIC_CONFIG)
+    result = cli("explain", "-c", config, "--path", path, "--origin", "https://app.example.com", "--credentials")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.splitlines()
+    assert "decision: allowed" in out
+    start = out.index(lines[0])
+    assert out[start:start + len(lines)] == lines
+
+
 def test_explain_malformed_and_no_route(tmp_path):
     path = write(tmp_path, EXPLAIN_CONFIG)
     result = cli("explain", "-c", path, "--path", "/api/x", "--origin", "HTTPS://APP.EXAMPLE.COM")
