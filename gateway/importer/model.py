@@ -1,0 +1,438 @@
+"""The app model: what the Flask app does, read from its source across all files.
+
+``AppModel`` collects the blueprints (with their ``url_prefix`` and where
+they are registered, nested too), the views and their URL rules
+(``@app.route``, ``@bp.get``, ``add_url_rule``), the ``@cross_origin``
+decorators, the ``CORS()`` / ``init_app`` activations and the ``CORS_*``
+config values.  It translates nothing: findings about an object that may
+never feed a CORS route are held back as ``Problem``s on it.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+from .findings import UNTRANSLATABLE, WARNING, Findings, Problem
+from .options import FC_CONFIG_KEYS, Opt, Options, options_from_keywords
+from .source import Project, SourceFile, call_name
+
+__all__ = ["Activation", "AppModel", "Blueprint", "ConfigValue", "View", "ViewRule"]
+
+
+@dataclass
+class Blueprint:
+    file: SourceFile
+    name: str
+    url_prefix: str | None
+    line: int
+    # (parent, prefix, line) for each register_blueprint of it
+    registrations: list[tuple[Blueprint | None, str | None, int]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def mounts(self, depth: int = 0) -> list[tuple[str | None, tuple[Blueprint, ...]]]:
+        """(URL prefix, the blueprints from this one up to the app) for every place it is mounted.
+
+        A prefix of None is the app root.  Nesting joins prefixes as Flask does.
+        """
+        if not self.registrations:
+            return [(self.url_prefix, (self,))]
+        result: list[tuple[str | None, tuple[Blueprint, ...]]] = []
+        for parent, prefix, _ in self.registrations:
+            own = prefix if prefix is not None else self.url_prefix
+            parents = parent.mounts(depth + 1) if parent is not None and depth < 10 else [(None, ())]
+            for above, chain in parents:
+                if above is not None and own is not None:
+                    joined: str | None = above.rstrip("/") + "/" + own.lstrip("/")
+                else:
+                    joined = own if own is not None else above
+                result.append((joined, (self, *chain)))
+        return result
+
+    def problems_up(self) -> list[Problem]:
+        """This blueprint's held-back findings and those of the blueprints it is nested in."""
+        return [p for _, chain in self.mounts() for b in chain for p in b.problems]
+
+
+@dataclass
+class ViewRule:
+    """One URL rule of a view: ``@app.route(rule)`` or ``add_url_rule``."""
+
+    rule: str
+    methods: set[str]
+    blueprint: Blueprint | None
+    line: int
+
+    def paths(self, within: Blueprint | None = None) -> list[str]:
+        """The full rules, with each mount prefix of the blueprint (Flask's join).
+
+        ``within``: only where the blueprint is mounted inside that blueprint
+        (itself included).
+        """
+        if self.blueprint is None:
+            return [self.rule]
+        paths = []
+        for prefix, chain in self.blueprint.mounts():
+            if within is not None and within not in chain:
+                continue
+            if prefix is None:
+                paths.append(self.rule)
+            elif self.rule:
+                paths.append("/".join((prefix.rstrip("/"), self.rule.lstrip("/"))))
+            else:
+                paths.append(prefix)
+        return paths
+
+
+@dataclass
+class View:
+    file: SourceFile
+    function: ast.FunctionDef | ast.AsyncFunctionDef
+    rules: list[ViewRule] = field(default_factory=list)
+    cross_origin: ast.Call | None = None
+    dead_rules: list[ViewRule] = field(default_factory=list)  # route decorators below @cross_origin
+    problems: list[tuple[Blueprint | None, Problem]] = field(default_factory=list)  # (the rule's blueprint, problem)
+
+
+@dataclass
+class Activation:
+    """One CORS extension installed on an app or a blueprint."""
+
+    file: SourceFile
+    call: ast.Call
+    target: Blueprint | None  # None: the app
+    options: list[Options]  # constructor kwargs, then init_app kwargs
+
+
+@dataclass
+class ConfigValue:
+    file: SourceFile
+    line: int
+    key: str
+    opt: Opt
+
+
+_ROUTE_METHODS = {"get": "GET", "post": "POST", "put": "PUT", "delete": "DELETE", "patch": "PATCH"}
+_CONFIG_LOADERS = ("from_object", "from_pyfile", "from_envvar", "from_file", "from_prefixed_env")
+
+
+class AppModel:
+    """Everything the importer read about the app, across all files."""
+
+    def __init__(self, project: Project, findings: Findings):
+        self.project = project
+        self.findings = findings
+        self.blueprints: dict[tuple[str, str], Blueprint] = {}
+        self.views: list[View] = []
+        self.activations: list[Activation] = []
+        self.config: list[ConfigValue] = []
+        self.uses_flask_cors = False
+        self._consumed: set[int] = set()
+        self._loaders: list[Problem] = []
+        for file in project.files:
+            self._find_blueprints(file)
+        for file in project.files:
+            self._read_file(file)
+        if self.uses_flask_cors:
+            for site, severity, message in self._loaders:
+                findings.add(site, severity, message)
+
+    # -- blueprints -----------------------------------------------------------
+
+    def _find_blueprints(self, file: SourceFile) -> None:
+        for name, call in file.assigned.items():
+            if call_name(call).split(".")[-1] == "Blueprint":
+                blueprint = Blueprint(file, name, None, call.lineno)
+                prefix = next((kw.value for kw in call.keywords if kw.arg == "url_prefix"), None)
+                blueprint.url_prefix = self._prefix(file, prefix, blueprint)
+                self.blueprints[(file.display, name)] = blueprint
+
+    def _prefix(self, file: SourceFile, node: ast.expr | None, blueprint: Blueprint) -> str | None:
+        if node is None:
+            return None
+        value = self.project.value(file, node)
+        if isinstance(value, str) or value is None:
+            return value
+        blueprint.problems.append((
+            (file.display, node.lineno), UNTRANSLATABLE,
+            (f"url_prefix {file.segment(node)} is only known at run time; routes assume no prefix: "
+            "fix their paths by hand"),
+        ))
+        return None
+
+    def blueprint_of(self, file: SourceFile, node: ast.expr) -> Blueprint | None:
+        where = self.project.resolve_expr(file, node)
+        return self.blueprints.get((where[0].display, where[1])) if where else None
+
+    # -- one file ------------------------------------------------------------
+
+    def _read_file(self, file: SourceFile) -> None:
+        self.uses_flask_cors |= bool(file.cors_names or file.cross_names or file.fc_modules)
+        nodes = sorted(ast.walk(file.tree), key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
+        for node in nodes:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self._read_view(file, node)
+        for node in nodes:
+            if isinstance(node, ast.Call):
+                self._read_call(file, node)
+            elif isinstance(node, ast.Assign):
+                self._read_config_item(file, node)
+        for node in ast.walk(file.tree):
+            if isinstance(node, ast.Call) and self._is_cross_origin(file, node.func) and id(node) not in self._consumed:
+                self.findings.add(
+                    (file.display, node.lineno), UNTRANSLATABLE,
+                    f"{file.segment(node)} is not a decorator of a view function; add a route for the views it "
+                    "wraps by hand",
+                )
+
+    def _is_cors(self, file: SourceFile, func: ast.expr) -> bool:
+        if isinstance(func, ast.Name):
+            return func.id in file.cors_names
+        return isinstance(func, ast.Attribute) and func.attr == "CORS" and _root_name(func) in file.fc_modules
+
+    def _is_cross_origin(self, file: SourceFile, func: ast.expr) -> bool:
+        if isinstance(func, ast.Name):
+            return func.id in file.cross_names
+        return isinstance(func, ast.Attribute) and func.attr == "cross_origin" and _root_name(func) in file.fc_modules
+
+    def _read_call(self, file: SourceFile, call: ast.Call) -> None:
+        func = call.func
+        if self._is_cors(file, func):
+            self._read_cors(file, call)
+        elif isinstance(func, ast.Attribute) and func.attr == "init_app" and self._cors_instance(file, func.value):
+            ctor = self._cors_instance(file, func.value)
+            ctor_file = self._instance_file(file, func.value)
+            target = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "app"), None)
+            ctor_opts = options_from_keywords(self.project, ctor_file, [k for k in ctor.keywords if k.arg != "app"])
+            opts = options_from_keywords(self.project, file, [k for k in call.keywords if k.arg != "app"])
+            self._activate(file, call, target, [ctor_opts, opts])
+        elif isinstance(func, ast.Attribute) and func.attr == "register_blueprint":
+            self._read_registration(file, call)
+        elif isinstance(func, ast.Attribute) and func.attr == "add_url_rule":
+            self._read_url_rule(file, call)
+        elif isinstance(func, ast.Attribute) and _is_config(func.value):
+            self._read_config_call(file, call, func.attr)
+
+    def _cors_instance(self, file: SourceFile, node: ast.expr) -> ast.Call | None:
+        where = self.project.resolve_expr(file, node)
+        if where is None:
+            return None
+        owner, name = where
+        call = owner.assigned.get(name)
+        return call if call is not None and self._is_cors(owner, call.func) else None
+
+    def _instance_file(self, file: SourceFile, node: ast.expr) -> SourceFile:
+        where = self.project.resolve_expr(file, node)
+        return where[0] if where else file
+
+    def _read_cors(self, file: SourceFile, call: ast.Call) -> None:
+        target = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "app"), None)
+        if target is None or (isinstance(target, ast.Constant) and target.value is None):
+            return  # cors = CORS(...): installed later by init_app
+        opts = options_from_keywords(self.project, file, [k for k in call.keywords if k.arg != "app"])
+        self._activate(file, call, target, [opts])
+
+    def _activate(self, file: SourceFile, call: ast.Call, target: ast.expr | None, options: list[Options]) -> None:
+        blueprint = self.blueprint_of(file, target) if target is not None else None
+        self.activations.append(Activation(file, call, blueprint, options))
+        if _conditional(file, call):
+            self.findings.add(
+                (file.display, call.lineno), WARNING,
+                "flask-cors is installed conditionally here (inside if/for/while/except); the gateway route "
+                "applies always: delete it from the config if that branch does not run in production",
+            )
+
+    def _read_registration(self, file: SourceFile, call: ast.Call) -> None:
+        if not call.args:
+            return
+        child = self.blueprint_of(file, call.args[0])
+        if child is None:
+            return
+        parent = self.blueprint_of(file, call.func.value)  # type: ignore[attr-defined]
+        prefix_node = next((kw.value for kw in call.keywords if kw.arg == "url_prefix"), None)
+        child.registrations.append((parent, self._prefix(file, prefix_node, child), call.lineno))
+
+    # -- config ----------------------------------------------------------------
+
+    def _read_config_item(self, file: SourceFile, node: ast.Assign) -> None:
+        for target in node.targets:
+            if isinstance(target, ast.Subscript) and _is_config(target.value):
+                key = self.project.value(file, target.slice)
+                if isinstance(key, str):
+                    self._config_value(file, key, node.value)
+
+    def _config_value(self, file: SourceFile, key: str, node: ast.expr, value: Any = None) -> None:
+        if key not in FC_CONFIG_KEYS:
+            return
+        value = self.project.value(file, node) if value is None else value
+        if value is None:
+            return  # flask-cors skips config keys set to None
+        self.config.append(ConfigValue(file, node.lineno, key, Opt(value, (file.display, node.lineno), node, file)))
+        if _conditional(file, node):
+            self.findings.add(
+                (file.display, node.lineno), WARNING,
+                f"{key} is set conditionally; the emitted config assumes it is set: check the branch production runs",
+            )
+
+    def _read_config_call(self, file: SourceFile, call: ast.Call, method: str) -> None:
+        if method in ("update", "from_mapping"):
+            for keyword in call.keywords:
+                if keyword.arg:
+                    self._config_value(file, keyword.arg, keyword.value)
+            for arg in call.args:
+                owner, node = self.project.node_of(file, arg)
+                if isinstance(node, ast.Dict):
+                    for key, value in zip(node.keys, node.values, strict=True):
+                        key_value = self.project.value(owner, key) if key is not None else None
+                        if isinstance(key_value, str):
+                            self._config_value(owner, key_value, value)
+        elif method == "from_object" and call.args and self._config_class(file, call.args[0]):
+            return
+        elif method in _CONFIG_LOADERS:
+            self._loaders.append((
+                (file.display, call.lineno), WARNING,
+                (f"{file.segment(call)} loads config at run time; if it sets CORS_* keys, the importer did not see "
+                "them: add their values to the emitted routes by hand"),
+            ))
+
+    def _config_class(self, file: SourceFile, node: ast.expr) -> bool:
+        """Read CORS_* attributes of ``from_object(SomeClass)`` when the class is in the scanned files."""
+        where = self.project.resolve_expr(file, node)
+        if where is None:
+            return False
+        owner, name = where
+        cls = next((n for n in owner.tree.body if isinstance(n, ast.ClassDef) and n.name == name), None)
+        if cls is None:
+            return False
+        if any(not (isinstance(base, ast.Name) and base.id == "object") for base in cls.bases):
+            self.findings.add(
+                (owner.display, cls.lineno), WARNING,
+                f"config class {name} has base classes; their CORS_* attributes were not read: check them by hand",
+            )
+        for statement in cls.body:
+            if isinstance(statement, ast.Assign):
+                for target in statement.targets:
+                    if isinstance(target, ast.Name):
+                        self._config_value(owner, target.id, statement.value)
+        return True
+
+    # -- views -------------------------------------------------------------------
+
+    def _read_view(self, file: SourceFile, function: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        view = View(file, function)
+        seen_cross = False
+        for decorator in function.decorator_list:
+            if isinstance(decorator, ast.Call) and self._is_cross_origin(file, decorator.func):
+                view.cross_origin, seen_cross = decorator, True
+                self._consumed.add(id(decorator))
+                continue
+            if self._is_cross_origin(file, decorator):
+                self.findings.add(
+                    (file.display, decorator.lineno), WARNING,
+                    "@cross_origin without parentheses replaces the view with flask-cors's decorator factory, so "
+                    "this view never served CORS; write @cross_origin()",
+                )
+                continue
+            rule = self._route_decorator(file, decorator, view)
+            if rule is not None:
+                (view.dead_rules if seen_cross else view.rules).append(rule)
+        self.views.append(view)
+
+    def _route_decorator(self, file: SourceFile, decorator: ast.expr, view: View) -> ViewRule | None:
+        if not (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)):
+            return None
+        kind = decorator.func.attr
+        if kind != "route" and kind not in _ROUTE_METHODS:
+            return None
+        blueprint = self.blueprint_of(file, decorator.func.value)
+        if kind != "route" and blueprint is None and not self._is_app(file, decorator.func.value):
+            return None
+        methods_node = next((kw.value for kw in decorator.keywords if kw.arg == "methods"), None)
+        methods = [_ROUTE_METHODS[kind]] if kind in _ROUTE_METHODS else ["GET"]
+        return self._rule(file, decorator.args[0] if decorator.args else None, methods_node, methods, blueprint, view)
+
+    def _is_app(self, file: SourceFile, node: ast.expr) -> bool:
+        where = self.project.resolve_expr(file, node)
+        if where is None:
+            return False
+        call = where[0].assigned.get(where[1])
+        return call is not None and call_name(call).split(".")[-1] == "Flask"
+
+    def _rule(
+        self, file: SourceFile, rule_node: ast.expr | None, methods_node: ast.expr | None,
+        methods: list[str], blueprint: Blueprint | None, view: View,
+    ) -> ViewRule | None:
+        if rule_node is None:
+            return None
+        rule = self.project.value(file, rule_node)
+        if not isinstance(rule, str):
+            view.problems.append((blueprint, (
+                (file.display, rule_node.lineno), UNTRANSLATABLE,
+                f"route rule {file.segment(rule_node)} is only known at run time; add a route for it by hand",
+            )))
+            return None
+        if methods_node is not None:
+            given = self.project.value(file, methods_node)
+            if isinstance(given, list) and all(isinstance(m, str) for m in given):
+                methods = [m.upper() for m in given]
+            else:
+                view.problems.append((blueprint, (
+                    (file.display, methods_node.lineno), UNTRANSLATABLE,
+                    (f"route methods {file.segment(methods_node)} are only known at run time; assumed GET: "
+                    "fix the route's methods by hand"),
+                )))
+        method_set = set(methods)
+        if "GET" in method_set:
+            method_set.add("HEAD")  # Werkzeug adds HEAD wherever GET is
+        return ViewRule(rule, method_set, blueprint, rule_node.lineno)
+
+    def _read_url_rule(self, file: SourceFile, call: ast.Call) -> None:
+        view_node = next((kw.value for kw in call.keywords if kw.arg == "view_func"), None)
+        if view_node is None and len(call.args) >= 3:
+            view_node = call.args[2]
+        if not isinstance(view_node, ast.Name):
+            return
+        view = next((v for v in self.views if v.file is file and v.function.name == view_node.id), None)
+        if view is None:
+            return
+        blueprint = self.blueprint_of(file, call.func.value)  # type: ignore[attr-defined]
+        methods_node = next((kw.value for kw in call.keywords if kw.arg == "methods"), None)
+        rule = self._rule(file, call.args[0] if call.args else None, methods_node, ["GET"], blueprint, view)
+        if rule is not None:
+            view.rules.append(rule)
+
+    # -- config layers -------------------------------------------------------
+
+    def config_options(self, before: tuple[SourceFile, int] | None) -> Options:
+        """CORS_* config as options; ``before``: only what was set before this call in its file."""
+        options: Options = {}
+        for item in self.config:
+            if before is not None and item.file is before[0] and item.line > before[1]:
+                self.findings.add(
+                    (item.file.display, item.line), WARNING,
+                    f"{item.key} is set after CORS() (line {before[1]}), which had already read the config, so "
+                    "the extension ignores it (only @cross_origin views see it); the emitted config does too",
+                )
+                continue
+            options[FC_CONFIG_KEYS[item.key]] = item.opt
+        return options
+
+
+def _root_name(node: ast.expr) -> str:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def _is_config(node: ast.expr) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "config"
+
+
+def _conditional(file: SourceFile, node: ast.AST) -> bool:
+    current = file.parent(node)
+    while current is not None and not isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Module)):
+        if isinstance(current, (ast.If, ast.For, ast.While, ast.IfExp, ast.ExceptHandler, ast.match_case)):
+            return True
+        current = file.parent(current)
+    return False
