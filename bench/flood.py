@@ -75,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "gateway.yaml"
         config.write_text(C.gateway_yaml(port, admin, upstream_port))
-        upstream = subprocess.Popen(pinned([sys.executable, "-m", "bench.peers.upstream", str(upstream_port)], load_cpus),
-                                    cwd=ROOT, stdout=subprocess.DEVNULL)
+        upstream = subprocess.Popen(
+            pinned([sys.executable, "-m", "bench.peers.upstream", str(upstream_port)], load_cpus),
+            cwd=ROOT, stdout=subprocess.DEVNULL)
         gateway = subprocess.Popen(pinned([sys.executable, "-m", "gateway", "run", "-c", str(config)], server_cpus),
                                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

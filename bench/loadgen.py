@@ -68,7 +68,7 @@ def parse_wrk(text: str) -> WrkResult:
         result.non_2xx_3xx = int(m.group(1))
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     if m:
-        result.socket_errors = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups())))
+        result.socket_errors = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups()), strict=True))
     return result
 
 

@@ -35,7 +35,8 @@ def _flags(entry: dict) -> str:
 
 def wrk_table(results: list[dict]) -> str:
     rows = [
-        "| group | server | req/s | p50 ms | p99 ms | CPU s/10k | upstream CPU s/10k | peak RSS MiB | x gateway | notes |",
+        "| group | server | req/s | p50 ms | p99 ms | CPU s/10k | upstream CPU s/10k | peak RSS MiB | x gateway "
+        "| notes |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for e in results:

@@ -34,8 +34,8 @@ import dataclasses
 import hmac
 import ipaddress
 import logging
-import re
 import random
+import re
 import time
 
 from aiohttp import HttpVersion11, web
@@ -44,13 +44,20 @@ from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.streams import EMPTY_PAYLOAD
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .config import ClientLimits, GatewayConfig
 from .logs import RequestLog, flush_access_log
 from .metrics import NO_ROUTE, Metrics
 from .policy import SAME_ORIGIN, Decision, Kind, Reason, allowed_methods_differ, upstream_would_allow
-from .proxy import (ClientBodyError, ClientGone, MidStreamFailure, UpstreamError, UpstreamPool, client_scheme_and_host,
-                    is_trusted)
+from .proxy import (
+    ClientBodyError,
+    ClientGone,
+    MidStreamFailure,
+    UpstreamError,
+    UpstreamPool,
+    client_scheme_and_host,
+    is_trusted,
+)
 from .routes import CompiledRoute, RouteTable, normalize_path
+from .settings import ClientLimits, GatewayConfig
 from .tls import CertificateWatcher
 
 __all__ = ["Gateway", "merge_vary"]
@@ -136,6 +143,8 @@ _HTTP11 = HttpVersion11
 _NO_HEADERS = CIMultiDictProxy(CIMultiDict())  # read-only: a _PreflightAnswer's headers are in its bytes
 
 
+# aiohttp private API (checked against aiohttp 3.14; tests/unit/test_aiohttp_hooks.py fails when it moves):
+# the underscore attributes and methods this class reads, sets or overrides.
 class _PreflightAnswer(web.StreamResponse):
     """An allowed preflight's 204, written as one prebuilt byte string.
 
@@ -250,7 +259,9 @@ class Gateway:
             metrics.in_flight_count -= 1
             self._finish(request, outcome, response, request_id, time.perf_counter() - start)
 
-    async def _handle(self, request: web.BaseRequest, outcome: _Outcome, request_id: str) -> web.StreamResponse:
+    async def _handle(  # noqa: C901 - the request flow; split with the server package (issue 14)
+        self, request: web.BaseRequest, outcome: _Outcome, request_id: str
+    ) -> web.StreamResponse:
         headers = request.headers
         raw_path = request.raw_path
         method = request.method
@@ -332,7 +343,8 @@ class Gateway:
                 # Shadow adds no CORS headers (the upstream's pass through), and so neither does this 403.
                 return _answer(403, _CSRF_REFUSED, None, request_id)
             return await self._forward(
-                request, route, outcome, request_id, self._shadow_comparer(request, route, decision, origins, request_id)
+                request, route, outcome, request_id,
+                self._shadow_comparer(request, route, decision, origins, request_id),
             )
         if decision.kind is Kind.PREFLIGHT:
             if decision.allowed and request.version == _HTTP11 and request.keep_alive:
@@ -747,6 +759,8 @@ def _cross_site_forgery(fetch_site: str | None, has_origin: bool, decision: Deci
     return has_origin and decision.allowed is False
 
 
+# aiohttp private API (checked against aiohttp 3.14; tests/unit/test_aiohttp_hooks.py fails when it moves):
+# the underscore attributes and methods this class reads, sets or overrides.
 class _CappedServer(web.Server):
     """aiohttp's low-level server with the client limits of ``listen.*``.
 
@@ -828,6 +842,8 @@ def _client_key(address: str) -> str:
 _HEAD_TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
+# aiohttp private API (checked against aiohttp 3.14; tests/unit/test_aiohttp_hooks.py fails when it moves):
+# the underscore attributes and methods this class reads, sets or overrides.
 class _GuardedHandler(web.RequestHandler):
     """aiohttp's per-connection protocol, plus a deadline on reading a request head
     and the right status for an oversized one.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -37,14 +36,6 @@ def _load_or_report(path: str, env: dict[str, str] | None = None) -> GatewayConf
     return config
 
 
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency where available
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
 def _workers(value: str | None) -> int:
     from .supervisor import usable_cpus
 
@@ -57,7 +48,7 @@ def _workers(value: str | None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .supervisor import ListenError, run
+    from .supervisor import ListenError, new_event_loop, run
 
     path = _config_path(args.config)
     workers = _workers(args.workers)
@@ -109,7 +100,7 @@ def _origin_problem(origin: str) -> str:
     return "not a serialized origin"
 
 
-def cmd_explain(args: argparse.Namespace) -> int:
+def cmd_explain(args: argparse.Namespace) -> int:  # noqa: C901 - one report; split with the server package (issue 14)
     from .policy import Kind
     from .routes import RouteTable, normalize_path
 
@@ -154,7 +145,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if route is None:
         print("decision: rejected")
         print("reason: no_route")
-        print(f"defaults.cors for this origin: {decision.label}" + (f" ({decision.reason.value})" if decision.reason else ""))
+        reason = f" ({decision.reason.value})" if decision.reason else ""
+        print(f"defaults.cors for this origin: {decision.label}{reason}")
     else:
         print(f"decision: {decision.label if decision.allowed is not None else 'allowed'}")
         print(f"reason: {decision.reason.value if decision.reason else 'none'}")
@@ -166,7 +158,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
             allowed = [("re:" if p.kind == "regex" else "") + p.text for p in policy.settings.origins] or ["(none)"]
             detail += "; allowed origins: " + ", ".join(allowed)
         elif decision.reason.value == "method_not_allowed":
-            detail += "; allowed methods: " + (", ".join(policy.settings.methods) if policy.settings.methods is not None else "*")
+            methods = policy.settings.methods
+            detail += "; allowed methods: " + (", ".join(methods) if methods is not None else "*")
         elif decision.reason.value == "header_not_allowed":
             allowed_headers = policy.settings.allow_headers
             detail += "; allowed headers: " + (", ".join(allowed_headers) if allowed_headers is not None else "*")
@@ -186,7 +179,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         else:
             print("browser: shares the answer with credentials (Access-Control-Allow-Credentials: true)")
     if route is not None and decision.kind is not Kind.PREFLIGHT and decision.allowed is False:
-        action = "403, upstream not called" if route.route.cors.on_reject == "block" else "forwarded without CORS headers"
+        blocked = route.route.cors.on_reject == "block"
+        action = "403, upstream not called" if blocked else "forwarded without CORS headers"
         print(f"on_reject: {route.route.cors.on_reject} ({action})")
     if route is not None and decision.kind is Kind.PREFLIGHT:
         print(f"status: {decision.status}")

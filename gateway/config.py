@@ -41,7 +41,7 @@ import ipaddress
 import json
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from types import UnionType
@@ -64,6 +64,19 @@ from .origins import (
     wildcard_host,
 )
 from .pathregex import compile_path_regex
+from .settings import (
+    DEFAULT_METHODS,
+    AccessLogSettings,
+    ClientLimits,
+    CorsSettings,
+    EnvValue,
+    GatewayConfig,
+    Issue,
+    MetricsSettings,
+    Route,
+    TlsSettings,
+    Upstream,
+)
 
 __all__ = [
     "ConfigError",
@@ -82,9 +95,6 @@ __all__ = [
 
 DEFAULT_CONFIG_PATH = "config/gateway.yaml"
 
-# flask-cors's default method list (less OPTIONS, whose preflight the gateway
-# answers itself), so a migrating team keeps its behaviour.
-DEFAULT_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 CHROMIUM_MAX_AGE_CAP = 7200
 
 # admin.token: long enough not to be guessed, short enough for a header line.
@@ -115,17 +125,6 @@ HTTP_WITH_CREDENTIALS = (
 # The fix for a re: pattern that lets in strangers' sites.
 REGEX_FIX = r"put \. before each domain and list your domains, e.g. re:^https://([a-z0-9-]+\.)?example\.com$"
 WILDCARD_FIX = "list your own origins, or a wildcard under a name only you control"
-
-
-@dataclass(frozen=True, slots=True)
-class Issue:
-    """One config problem: where it is and what is wrong."""
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
 
 
 class ConfigError(Exception):
@@ -256,108 +255,6 @@ class _Config(_Model):
 # --------------------------------------------------------------------------
 # The immutable result
 # --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Upstream:
-    name: str
-    url: str  # scheme://host[:port], no trailing slash
-    connect_timeout: float
-    read_timeout: float
-    max_connections: int
-    preserve_host: bool
-    ca_file: str | None = None  # CA bundle for https upstreams (default: the system's)
-    # Request bodies up to this many bytes are read whole before the upstream
-    # request starts (a slow uploader cannot pin a sync worker); 0: always stream.
-    request_buffering: int = 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class CorsSettings:
-    """A route's effective CORS settings, after merging over defaults."""
-
-    origins: tuple[Pattern, ...] = ()
-    methods: tuple[str, ...] | None = DEFAULT_METHODS  # None: any method
-    allow_headers: tuple[str, ...] | None = None  # None: "*" (requested names echoed)
-    expose_headers: tuple[str, ...] | None = ()  # None: "*"
-    supports_credentials: bool = False
-    max_age: int | None = None
-    allow_private_network: bool = False
-    on_reject: str = "omit"
-    mode: str = "enforce"
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    index: int
-    name: str
-    upstream: str
-    cors: CorsSettings
-    path: str | None = None
-    path_regex: str | None = None
-    host: str | None = None
-    csrf: str = "off"  # "sec-fetch-site": refuse cross-site unsafe requests from disallowed origins
-
-
-@dataclass(frozen=True, slots=True)
-class MetricsSettings:
-    max_origin_labels: int = 100  # distinct origin label values per route, then "__other__"
-
-
-@dataclass(frozen=True, slots=True)
-class AccessLogSettings:
-    enabled: bool = True
-    sample_rate: float = 1.0  # share of allowed, non-5xx requests logged
-
-
-@dataclass(frozen=True, slots=True)
-class TlsSettings:
-    """The public listener's TLS (``listen.tls``): HTTPS only when set."""
-
-    cert_file: str  # PEM certificate chain, re-read on reload and when the file changes
-    key_file: str  # PEM private key
-    min_version: str = "1.2"  # "1.2" or "1.3"
-
-
-@dataclass(frozen=True, slots=True)
-class ClientLimits:
-    """What one client request may cost before the gateway refuses it (``listen.*``)."""
-
-    header_timeout: float = 10.0  # seconds from a request's first byte to the end of its head
-    max_request_line: int = 8190  # bytes; longer gets 414
-    max_header_size: int = 8190  # bytes per header line; longer gets 431
-    max_headers: int = 100  # header lines; more get 431
-    max_body_size: int = 100 * 1024 * 1024  # bytes; 0 = unlimited; larger gets 413
-    send_timeout: float = 60.0  # seconds a write to the client may stall; then the connection is closed
-    body_timeout: float = 60.0  # seconds to receive a buffered request body (request_buffering); then 408
-    max_connections_per_ip: int = 256  # open connections per client address (trusted proxies exempt)
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayConfig:
-    listen_host: str
-    listen_port: int
-    admin_host: str
-    admin_port: int
-    shutdown_timeout: float
-    cache_size: int
-    upstreams: dict[str, Upstream]
-    routes: tuple[Route, ...]
-    defaults_cors: CorsSettings
-    metrics: MetricsSettings = MetricsSettings()
-    access_log: AccessLogSettings = AccessLogSettings()
-    keepalive_timeout: float = 75.0  # seconds an idle client connection is kept open
-    max_client_connections: int = 10_000  # open client connections per process; more are closed at once
-    # The admin listener's bearer token (admin.token or admin.token_file); /metrics needs it when set.
-    admin_token: str | None = field(default=None, repr=False)
-    limits: ClientLimits = ClientLimits()
-    # Peers whose X-Forwarded-* headers are kept (and extended); anyone else's are replaced.
-    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
-    tls: TlsSettings | None = None  # listen.tls: the public listener is HTTPS only
-    warnings: tuple[Issue, ...] = field(default=())
-    source: str = "<string>"
-    # Keys set from the environment (${NAME} in the file, CORS_GATEWAY_* overrides), for `check`.
-    environment: tuple[EnvValue, ...] = ()
 
 
 # --------------------------------------------------------------------------
@@ -618,20 +515,6 @@ _INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
 SECRET_KEYS = ("admin.token",)
 
 
-@dataclass(frozen=True, slots=True)
-class EnvValue:
-    """A key whose value came from the environment (``${NAME}`` in the file, or a ``CORS_GATEWAY_*`` override)."""
-
-    path: str
-    variables: tuple[str, ...]  # "${NAME}" for each reference in the value, or the override's "CORS_GATEWAY_..."
-    shown: str  # the value as the gateway read it (JSON), or "(secret, not shown)"
-    defaulted: tuple[str, ...] = ()  # the variables that were not set, so their default was used
-
-    def __str__(self) -> str:
-        unset = f"; {', '.join(self.defaulted)} not set: default used" if self.defaulted else ""
-        return f"{self.path} = {self.shown}  (from {', '.join(self.variables)}{unset})"
-
-
 def _dotted(parts: tuple) -> str:
     return ".".join(str(p) for p in parts)
 
@@ -640,7 +523,7 @@ def _dotted(parts: tuple) -> str:
 _Expanded = dict[tuple, tuple[tuple[str, ...], tuple[str, ...]]]
 
 
-def _expand_env(data: dict, env: dict[str, str]) -> tuple[list[Issue], _Expanded]:
+def _expand_env(data: dict, env: dict[str, str]) -> tuple[list[Issue], _Expanded]:  # noqa: C901 - config split (#14)
     """Fill ``${NAME}`` and ``${NAME:-default}`` in every string value of ``data`` (never in keys), in place.
 
     ``$$`` is a literal ``$``; a ``$`` followed by anything else stays as it is
@@ -885,7 +768,7 @@ def _validate_pruned(data: dict, shape: list[dict], pruned: set[str]) -> _Config
     return None
 
 
-def _prune(data: dict, loc: tuple, kind: str) -> bool:
+def _prune(data: dict, loc: tuple, kind: str) -> bool:  # noqa: C901 - split with the config package (issue 14)
     """Take the value at ``loc`` out of ``data``, or put a stand-in there.
 
     False when that cannot fix the problem (``routes`` or ``upstreams`` is

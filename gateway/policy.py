@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .cache import DecisionCache
-from .config import CorsSettings
 from .origins import MAX_ORIGIN_LENGTH, compile_origins, is_serialized_origin
+from .settings import CorsSettings
 
 __all__ = ["SAME_ORIGIN", "CorsPolicy", "Decision", "Kind", "Reason", "allowed_methods_differ",
            "upstream_would_allow"]

@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
 from .cache import DecisionCache
-from .config import GatewayConfig, Route
 from .pathregex import compile_path_regex
 from .policy import CorsPolicy
+from .settings import GatewayConfig, Route
 
 __all__ = ["CompiledRoute", "RouteTable", "normalize_path"]
 

@@ -54,6 +54,15 @@ WATCH_INTERVAL = 1.0  # seconds between looks at the config file
 SETTLE = 0.5  # a changed file must stay unchanged this long before it is read
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The event loop every gateway process runs: uvloop where it is installed."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where available
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def usable_cpus() -> int:
     """CPUs this process may use: its affinity mask, capped by a cgroup CPU quota."""
     try:
@@ -295,7 +304,6 @@ def _worker_main(config: GatewayConfig, port: int, conn, log_level: int) -> None
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     logging.basicConfig(level=log_level, stream=sys.stderr,
                         format=f"%(asctime)s %(levelname)s %(name)s[{os.getpid()}]: %(message)s")
-    from .cli import new_event_loop
     from .logs import install_stdout_access_log, quiet_malformed_requests
 
     install_stdout_access_log()

@@ -143,8 +143,7 @@ async def _frontend(port: int, gateway_url: str, config=None) -> web.AppRunner:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from ..cli import new_event_loop
-    from ..supervisor import serve_single
+    from ..supervisor import new_event_loop, serve_single
 
     try:
         import flask  # noqa: F401

@@ -18,6 +18,7 @@ from gateway.config import parse_config
 
 from ..support import ROOT, free_port, start_wsgi, stop_process, wait_for_port  # noqa: F401 (re-exported)
 
+
 @pytest.fixture(scope="session")
 def upstream():
     server = start_wsgi("tests.apps.recording_app:create_app")

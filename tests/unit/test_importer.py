@@ -26,8 +26,8 @@ from gateway.importer import (
     Finding,
     ImportResult,
     SourceError,
-    import_app,
     converter_regex,
+    import_app,
     probably_regex,
     resource_sort_key,
 )
