@@ -9,12 +9,11 @@ import sys
 
 from . import __version__
 from .config import DEFAULT_CONFIG_PATH, ConfigError, GatewayConfig, load_config
+from .http import SAFELISTED_METHODS
 from .logs import install_stdout_access_log, quiet_malformed_requests
 from .origins import PatternError, normalize_origin
 
 __all__ = ["main"]
-
-SAFELISTED_METHODS = ("GET", "HEAD", "POST")
 
 
 def _config_path(value: str | None) -> str:

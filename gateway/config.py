@@ -52,6 +52,7 @@ import re2
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .http import TOKEN
 from .origins import (
     Pattern,
     PatternError,
@@ -116,7 +117,7 @@ def is_loopback(host: str) -> bool:
     except ValueError:
         return False
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
+_TOKEN = TOKEN  # RFC 9110 token
 
 HTTP_WITH_CREDENTIALS = (
     "an http:// origin with credentials: anyone on the network path can inject script into that origin "

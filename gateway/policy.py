@@ -37,11 +37,11 @@ lines already encoded (``Decision.wire``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .cache import DecisionCache
+from .http import ACAC, ACAH, ACAM, ACAO, ACAPN, ACEH, ACMA, ACRH, ACRM, ACRPN, SAFELISTED_METHODS, TOKEN
 from .origins import MAX_ORIGIN_LENGTH, compile_origins, is_serialized_origin
 from .settings import CorsSettings
 
@@ -50,13 +50,6 @@ __all__ = ["SAME_ORIGIN", "CorsPolicy", "Decision", "Kind", "Reason", "allowed_m
 
 Headers = tuple[tuple[str, str], ...]
 
-ACAO = "Access-Control-Allow-Origin"
-ACAC = "Access-Control-Allow-Credentials"
-ACAM = "Access-Control-Allow-Methods"
-ACAH = "Access-Control-Allow-Headers"
-ACEH = "Access-Control-Expose-Headers"
-ACMA = "Access-Control-Max-Age"
-ACAPN = "Access-Control-Allow-Private-Network"
 
 # Requested header lists longer than this are refused without parsing further:
 # a browser asks for a handful of names, a 64 KiB list is an attack.
@@ -67,7 +60,7 @@ MAX_REQUEST_HEADER_NAMES = 64
 MAX_CACHED_PREFLIGHTS = 1024
 MAX_CACHED_REQUEST_HEADERS_LENGTH = 512
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN = TOKEN
 
 
 class Kind(StrEnum):
@@ -202,9 +195,9 @@ class CorsPolicy:
         self._fixed_preflight: Headers = tuple(fixed)
 
         self._actual_vary = () if self.public else ("Origin",)
-        preflight_vary = ["Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers"]
+        preflight_vary = ["Origin", ACRM, ACRH]
         if settings.allow_private_network:
-            preflight_vary.append("Access-Control-Request-Private-Network")
+            preflight_vary.append(ACRPN)
         self._preflight_vary = tuple(preflight_vary)
 
         # Rejections never carry Access-Control-Allow-* headers; they always
@@ -412,7 +405,7 @@ def _parse_header_names(lines: list[str] | tuple[str, ...]) -> list[str] | None:
 # Shadow mode: would a browser accept what the upstream answered?
 # --------------------------------------------------------------------------
 
-_SAFELISTED_METHODS = frozenset({"GET", "HEAD", "POST"})
+_SAFELISTED_METHODS = SAFELISTED_METHODS
 
 
 def _header_set(value: str | None) -> set[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..http import TOKEN
 from ..origins import PatternError, normalize_origin, parse_pattern, regex_matches_any
 from .findings import INFO, SECURITY, UNTRANSLATABLE, WARNING, Findings, Site, quoted
 from .options import FC_ALL_METHODS, FC_DEFAULTS, Opt, Options, ensure_list, flexible_str, probably_regex, re_fix
@@ -23,7 +24,7 @@ from .source import Duration, Regex, Unresolved
 __all__ = ["CorsTranslator"]
 
 SIMPLE_METHODS = ("GET", "POST")  # never preflighted; HEAD goes with GET in the gateway
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN = TOKEN
 
 
 class CorsTranslator:
