@@ -17,7 +17,15 @@ __all__ = ["DecisionCache"]
 
 
 class DecisionCache:
-    __slots__ = ("capacity", "hits", "misses", "_data", "_namespaces")
+    """Per-origin verdicts of every policy of one route table, in one LRU budget.
+
+    ``hits``/``misses`` count this cache.  ``preflight_hits``/``preflight_misses``
+    count the policies' own preflight-answer tables (``policy.CorsPolicy``),
+    kept here so metrics find every counter of a table in one place; they are
+    separate series (``cors_gateway_preflight_cache_*``).
+    """
+
+    __slots__ = ("capacity", "hits", "misses", "preflight_hits", "preflight_misses", "_data", "_namespaces")
 
     def __init__(self, capacity: int = 10_000):
         if capacity < 1:
@@ -25,6 +33,8 @@ class DecisionCache:
         self.capacity = capacity
         self.hits = 0
         self.misses = 0
+        self.preflight_hits = 0
+        self.preflight_misses = 0
         self._data: OrderedDict[Hashable, Any] = OrderedDict()
         self._namespaces = count()
 

@@ -12,6 +12,7 @@ cors_gateway_request_duration_seconds{route}           whole time in the gateway
 cors_gateway_upstream_duration_seconds{upstream}       time to the upstream's response head
 cors_gateway_upstream_errors_total{upstream,kind}      kind dns|connect|tls|timeout|reset|protocol
 cors_gateway_decision_cache_{hits,misses}_total, cors_gateway_decision_cache_entries
+cors_gateway_preflight_cache_{hits,misses}_total        the routes' prebuilt preflight answers
 cors_gateway_in_flight_requests
 cors_gateway_shadow_disagreements_total{route,kind}
 cors_gateway_config_reloads_total{result}              result success|failure
@@ -178,6 +179,10 @@ class Metrics:
         )
         self.cache_hits = Counter("cors_gateway_decision_cache_hits", "Decision cache hits", registry=registry)
         self.cache_misses = Counter("cors_gateway_decision_cache_misses", "Decision cache misses", registry=registry)
+        self.preflight_hits = Counter("cors_gateway_preflight_cache_hits",
+                                      "Preflights answered from a route's table of prebuilt answers", registry=registry)
+        self.preflight_misses = Counter("cors_gateway_preflight_cache_misses",
+                                        "Preflights judged anew (not in the route's table)", registry=registry)
         self.cache_entries = Gauge(
             "cors_gateway_decision_cache_entries", "Entries in the decision cache",
             registry=registry, multiprocess_mode="livesum",
@@ -216,6 +221,7 @@ class Metrics:
         if config_owner:
             self.config_last_success.set(time.time())
         self._synced_hits = self._synced_misses = 0
+        self._synced_preflight_hits = self._synced_preflight_misses = 0
         # Requests being handled: a plain integer the gateway moves, copied
         # into the gauge by sync (once a second and before every scrape).
         self.in_flight_count = 0
@@ -262,6 +268,8 @@ class Metrics:
                 self.upstream_errors.labels(upstream, kind)
         self._synced_hits = table.cache.hits
         self._synced_misses = table.cache.misses
+        self._synced_preflight_hits = table.cache.preflight_hits
+        self._synced_preflight_misses = table.cache.preflight_misses
 
     # -- the hot path ----------------------------------------------------------
 
@@ -316,6 +324,12 @@ class Metrics:
         if misses > self._synced_misses:
             self.cache_misses.inc(misses - self._synced_misses)
         self._synced_hits, self._synced_misses = hits, misses
+        hits, misses = cache.preflight_hits, cache.preflight_misses
+        if hits > self._synced_preflight_hits:
+            self.preflight_hits.inc(hits - self._synced_preflight_hits)
+        if misses > self._synced_preflight_misses:
+            self.preflight_misses.inc(misses - self._synced_preflight_misses)
+        self._synced_preflight_hits, self._synced_preflight_misses = hits, misses
         self.cache_entries.set(len(cache))
 
     def exposition(self) -> bytes:

@@ -305,12 +305,14 @@ class CorsPolicy:
         if (len(origin) > MAX_ORIGIN_LENGTH or len(acrh) > 4 or len(acrm) != 1 or len(acrm[0]) > 32
                 or len(acrpn) > 1 or (acrpn and len(acrpn[0]) > 16)
                 or sum(map(len, acrh)) > MAX_CACHED_REQUEST_HEADERS_LENGTH):
+            self._cache.preflight_misses += 1
             return self._preflight(origin, acrm, acrh, acrpn)  # unusual: not worth a key
         key = (origin, tuple(acrm), tuple(acrh), tuple(acrpn))
         decision = self._preflights.get(key)
         if decision is not None:
-            self._cache.hits += 1
+            self._cache.preflight_hits += 1
             return decision
+        self._cache.preflight_misses += 1
         decision = self._preflight(origin, acrm, acrh, acrpn)
         if len(self._preflights) >= MAX_CACHED_PREFLIGHTS:
             self._preflights.clear()

@@ -752,3 +752,16 @@ async def test_prebuilt_preflight_answer_matches_the_general_path(gw, recorded):
         "Vary": "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
     }
     assert recorded.requests() == []  # preflights never reach the upstream
+
+
+async def test_preflight_table_hits_have_their_own_series(gw, http):
+    headers = {"Origin": ALLOWED, "Access-Control-Request-Method": "PUT"}
+    for _ in range(3):
+        async with http.options(gw.url + "/api/data", headers=headers) as r:
+            assert r.status == 204
+    text = await scrape(gw)
+    assert "cors_gateway_preflight_cache_misses_total 1.0" in text
+    assert "cors_gateway_preflight_cache_hits_total 2.0" in text
+    # The first preflight's origin lookup is the decision cache's only use.
+    assert "cors_gateway_decision_cache_misses_total 1.0" in text
+    assert "cors_gateway_decision_cache_hits_total 0.0" in text

@@ -113,6 +113,8 @@ def initial_series() -> dict[Key, float]:
     expected[key("cors_gateway_decision_cache_hits_total")] = 0.0
     expected[key("cors_gateway_decision_cache_misses_total")] = 0.0
     expected[key("cors_gateway_decision_cache_entries")] = 0.0
+    expected[key("cors_gateway_preflight_cache_hits_total")] = 0.0
+    expected[key("cors_gateway_preflight_cache_misses_total")] = 0.0
     expected[key("cors_gateway_in_flight_requests")] = 0.0
     expected[key("cors_gateway_config_reloads_total", result="success")] = 0.0
     expected[key("cors_gateway_config_reloads_total", result="failure")] = 0.0
@@ -145,6 +147,8 @@ def test_every_family_and_series_exists_at_zero_on_the_first_scrape():
         "cors_gateway_decision_cache_hits": "counter",
         "cors_gateway_decision_cache_misses": "counter",
         "cors_gateway_decision_cache_entries": "gauge",
+        "cors_gateway_preflight_cache_hits": "counter",
+        "cors_gateway_preflight_cache_misses": "counter",
         "cors_gateway_in_flight_requests": "gauge",
         "cors_gateway_shadow_disagreements": "counter",
         "cors_gateway_config_reloads": "counter",
@@ -157,9 +161,9 @@ def test_every_family_and_series_exists_at_zero_on_the_first_scrape():
     assert before <= timestamp <= after
     assert samples == initial_series()
     # 3 routes x (10 requests + 10 rejected + 5 responses + 21 histogram + 2 shadow)
-    # + 2 upstreams x (21 histogram + 6 errors) + 8 single series (the timestamp popped above)
+    # + 2 upstreams x (21 histogram + 6 errors) + 10 single series (the timestamp popped above)
     # + 9 client refusal reasons
-    assert len(samples) == 3 * 48 + 2 * 27 + 8 + 9
+    assert len(samples) == 3 * 48 + 2 * 27 + 10 + 9
 
 
 def test_sample_lines_are_written_as_dashboards_expect():

@@ -20,10 +20,13 @@ def make_policy(cors: str = f'{{origins: ["{APP}"], allow_headers: [Content-Type
 def test_a_repeated_preflight_is_answered_from_the_table():
     policy = make_policy()
     first = policy.preflight([APP], ["PUT"], ["content-type"])
-    hits = policy._cache.hits
+    cache = policy._cache
+    assert (cache.preflight_hits, cache.preflight_misses) == (0, 1)
+    hits = cache.hits
     again = policy.preflight([APP], ["PUT"], ["content-type"])
     assert again is first  # no parsing, no new Decision
-    assert policy._cache.hits == hits + 1  # counted as a decision-cache hit
+    # Counted as a preflight-table hit, not as a decision-cache hit (two caches, two series).
+    assert (cache.preflight_hits, cache.preflight_misses, cache.hits) == (1, 1, hits)
     assert first.allowed is True
     # Any difference in the raw request headers is another key.
     assert policy.preflight([APP], ["PUT"], ["Content-Type"]) is not first
