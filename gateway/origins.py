@@ -32,6 +32,7 @@ import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import idna
 import publicsuffixlist
@@ -329,13 +330,26 @@ def normalize_origin(text: str) -> str:
     return origin
 
 
+class PatternKind(StrEnum):
+    """What a configured origin pattern is (a str: compares equal to its value)."""
+
+    ANY = "any"
+    NULL = "null"
+    EXACT = "exact"
+    WILDCARD = "wildcard"
+    REGEX = "regex"
+
+
 @dataclass(frozen=True, slots=True)
 class Pattern:
     """One parsed configured pattern."""
 
-    kind: str  # "any" | "null" | "exact" | "wildcard" | "regex"
+    kind: PatternKind
     text: str  # normalised text (exact origin, wildcard pattern, regex source)
     warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", PatternKind(self.kind))
 
 
 _UNESCAPED_DOT = re.compile(r"(?<!\\)\.(?=[A-Za-z0-9])")

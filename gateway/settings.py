@@ -8,6 +8,7 @@ engine depends on no loader, schema library or YAML parser.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from ipaddress import IPv4Network, IPv6Network
 
 from .origins import Pattern
@@ -17,14 +18,39 @@ __all__ = [
     "AccessLogSettings",
     "ClientLimits",
     "CorsSettings",
+    "Csrf",
     "EnvValue",
     "GatewayConfig",
     "Issue",
     "MetricsSettings",
+    "Mode",
+    "OnReject",
     "Route",
     "TlsSettings",
     "Upstream",
 ]
+
+class Mode(StrEnum):
+    """``cors.mode``: apply the policy, compare it with the upstream's, or proxy untouched."""
+
+    ENFORCE = "enforce"
+    SHADOW = "shadow"
+    OFF = "off"
+
+
+class OnReject(StrEnum):
+    """``cors.on_reject``: forward a rejected actual request without CORS headers, or answer 403."""
+
+    OMIT = "omit"
+    BLOCK = "block"
+
+
+class Csrf(StrEnum):
+    """``routes[].csrf``: refuse cross-site unsafe requests judged by Sec-Fetch-Site, or not."""
+
+    OFF = "off"
+    SEC_FETCH_SITE = "sec-fetch-site"
+
 
 # flask-cors's default method list (less OPTIONS, whose preflight the gateway
 # answers itself), so a migrating team keeps its behaviour.
@@ -81,8 +107,13 @@ class CorsSettings:
     supports_credentials: bool = False
     max_age: int | None = None
     allow_private_network: bool = False
-    on_reject: str = "omit"
-    mode: str = "enforce"
+    on_reject: OnReject = OnReject.OMIT
+    mode: Mode = Mode.ENFORCE
+
+    def __post_init__(self) -> None:
+        # The loader passes the YAML's strings; the enums compare equal to them.
+        object.__setattr__(self, "on_reject", OnReject(self.on_reject))
+        object.__setattr__(self, "mode", Mode(self.mode))
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +125,10 @@ class Route:
     path: str | None = None
     path_regex: str | None = None
     host: str | None = None
-    csrf: str = "off"  # "sec-fetch-site": refuse cross-site unsafe requests from disallowed origins
+    csrf: Csrf = Csrf.OFF  # sec-fetch-site: refuse cross-site unsafe requests from disallowed origins
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "csrf", Csrf(self.csrf))
 
 
 @dataclass(frozen=True, slots=True)
