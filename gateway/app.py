@@ -20,8 +20,8 @@ Per request (``Gateway.handle``):
 5. Whatever happened is recorded once, in ``_finish``: metrics, the access log
    and the rate-limited rejection log, with the request's X-Request-Id.
 
-The admin listener (never the public one) serves /metrics, /healthz, /readyz;
-with ``admin.token`` set, /metrics needs it as a bearer token (``admin_application``).
+The admin listener (never the public one) serves /metrics, /healthz, /readyz
+(``admin.admin_application``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import base64
 import binascii
 import contextlib
 import dataclasses
-import hmac
 import ipaddress
 import logging
 import random
@@ -44,6 +43,7 @@ from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.streams import EMPTY_PAYLOAD
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from .admin import admin_application
 from .logs import RequestLog, flush_access_log
 from .metrics import NO_ROUTE, Metrics
 from .policy import SAME_ORIGIN, Decision, Kind, Reason, allowed_methods_differ, upstream_would_allow
@@ -629,23 +629,10 @@ class Gateway:
 
     # -- admin ---------------------------------------------------------------
 
-    async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(
-            body=self.metrics.exposition(),
-            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
-        )
-
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok\n")
-
-    async def _readyz(self, request: web.Request) -> web.Response:
-        if self.ready:
-            return web.Response(text="ready\n")
-        return web.Response(status=503, text="draining\n")
-
     def admin_app(self) -> web.Application:
         # The token is read once, here: it changes with a restart, like the listener's address.
-        return admin_application(self.config.admin_token, self._metrics, self._healthz, self._readyz)
+        return admin_application(self.config.admin_token, self.metrics.exposition,
+                                 lambda: None if self.ready else "draining")
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -1072,62 +1059,3 @@ def _bound_port(runner: web.BaseRunner) -> int:
         if isinstance(address, tuple):
             return address[1]
     raise RuntimeError("listener has no TCP address")
-
-
-# -- the admin listener's app (one process, or the parent of several workers) --------------
-
-# Open without the token: they say no more than "alive" and "ready", and a
-# Kubernetes httpGet probe could only send a token written into the Pod spec.
-ADMIN_OPEN_PATHS = frozenset({"/healthz", "/readyz"})
-
-
-def admin_application(token: str | None, metrics, healthz, readyz) -> web.Application:
-    """The admin listener's app: ``Gateway.admin_app`` and the multi-worker parent both serve this.
-
-    With a token (``admin.token``), everything but /healthz and /readyz
-    (that is /metrics, and any path that does not exist) needs
-    ``Authorization: Bearer <token>``; a missing or wrong one gets 401 with
-    ``WWW-Authenticate: Bearer``.  The token is compared in constant time,
-    and neither logged nor counted.
-    """
-    app = web.Application(middlewares=[] if token is None else [_bearer_auth(token)])
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    return app
-
-
-def bearer_token_matches(authorization: tuple[str, ...] | list[str], expected: bytes) -> bool:
-    """Do the request's Authorization header values carry exactly ``Bearer <expected>``?"""
-    if len(authorization) != 1:
-        return False
-    scheme, _, credentials = authorization[0].strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    try:
-        given = credentials.strip().encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return False
-    return hmac.compare_digest(given, expected)
-
-
-def _bearer_auth(token: str):
-    expected = token.encode("ascii")
-
-    @web.middleware
-    async def bearer_auth(request: web.Request, handler):
-        resource = request.match_info.route.resource
-        if resource is not None and resource.canonical in ADMIN_OPEN_PATHS:
-            return await handler(request)
-        authorization = request.headers.getall("Authorization", ())
-        if bearer_token_matches(authorization, expected):
-            return await handler(request)
-        challenge = 'Bearer realm="cors-gateway admin"'
-        if authorization:
-            challenge += ', error="invalid_token"'
-        return web.Response(
-            status=401, text="401 Unauthorized: send Authorization: Bearer <admin.token>\n",
-            headers={"WWW-Authenticate": challenge, "Cache-Control": "no-store"},
-        )
-
-    return bearer_auth

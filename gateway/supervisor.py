@@ -210,6 +210,26 @@ class _Reloader:
             return True
 
 
+def _reload_on_change(reloader: _Reloader, tasks: list, *, hup_pending: bool = False) -> None:
+    """Reload on SIGHUP and when the config file changes (one process, or the parent of workers).
+
+    The watcher's task and each SIGHUP's reload task go to ``tasks``, to be
+    cancelled at shutdown.  ``hup_pending``: a SIGHUP arrived before this was
+    set up (it is acted on now).
+    """
+    loop = asyncio.get_running_loop()
+    watcher = ConfigWatcher(reloader.path, reloader.reload)
+
+    def on_hup() -> None:
+        watcher.seen()
+        tasks.append(loop.create_task(reloader.reload("SIGHUP")))
+
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    if hup_pending:
+        on_hup()
+    tasks.append(loop.create_task(watcher.run()))
+
+
 def _settle_garbage_collector() -> None:
     """After start-up: move what exists now out of the collector's way, and collect young objects less often.
 
@@ -269,15 +289,7 @@ async def serve_single(config: GatewayConfig, path: str | None, host: str | None
             async def apply(new: GatewayConfig) -> None:
                 gateway.apply_config(new)
 
-            reloader = _Reloader(path, host, port, gateway.metrics, apply)
-            watcher = ConfigWatcher(path, reloader.reload)
-
-            def on_hup() -> None:
-                watcher.seen()
-                tasks.append(loop.create_task(reloader.reload("SIGHUP")))
-
-            loop.add_signal_handler(signal.SIGHUP, on_hup)
-            tasks.append(loop.create_task(watcher.run()))
+            _reload_on_change(_Reloader(path, host, port, gateway.metrics, apply), tasks)
         _announce(config, gateway.port, gateway.admin_port, 1)
         if on_ready is not None:
             on_ready(gateway)
@@ -490,26 +502,17 @@ class _Parent:
                     await loop.run_in_executor(None, worker.conn.send, ("reload", config))
 
     def _admin_app(self):
-        from aiohttp import web
+        from .admin import admin_application
 
-        from .app import admin_application
-
-        async def metrics(request):
-            return web.Response(body=self.metrics.exposition(),
-                                headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
-
-        async def healthz(request):
-            return web.Response(text="ok\n")
-
-        async def readyz(request):
+        def not_ready() -> str | None:
+            if self.draining:
+                return "draining"
             ready = sum(1 for w in self.workers.values() if w.ready and not w.exited.is_set())
-            if not self.draining and ready == self.count:
-                return web.Response(text="ready\n")
-            return web.Response(status=503, text="draining\n" if self.draining else "starting\n")
+            return None if ready == self.count else "starting"
 
-        # The same app and bearer-token check as a single process; the token
-        # is read once, here (a reload's new token needs a restart).
-        return admin_application(self.config.admin_token, metrics, healthz, readyz)
+        # The same app, handlers and bearer-token check as a single process;
+        # the token is read once, here (a reload's new token needs a restart).
+        return admin_application(self.config.admin_token, self.metrics.exposition, not_ready)
 
     async def run(self, on_ready=None) -> None:
         from aiohttp import web
@@ -535,17 +538,8 @@ class _Parent:
             for slot in range(self.count):
                 self._spawn(slot)
             if self.path is not None:
-                reloader = _Reloader(self.path, self.host, self.port_override, self.metrics, self._apply)
-                watcher = ConfigWatcher(self.path, reloader.reload)
-
-                def on_hup() -> None:
-                    watcher.seen()
-                    tasks.append(loop.create_task(reloader.reload("SIGHUP")))
-
-                loop.add_signal_handler(signal.SIGHUP, on_hup)
-                if hup.is_set():
-                    on_hup()
-                tasks.append(loop.create_task(watcher.run()))
+                _reload_on_change(_Reloader(self.path, self.host, self.port_override, self.metrics, self._apply),
+                                  tasks, hup_pending=hup.is_set())
             _announce(self.config, self.port, self.admin_port, self.count)
             if on_ready is not None:
                 on_ready(self)

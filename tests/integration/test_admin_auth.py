@@ -26,8 +26,9 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict
 
+import gateway.admin
 import gateway.app
-from gateway.app import bearer_token_matches
+from gateway.admin import bearer_token_matches
 from gateway.config import parse_config
 
 from ..support import ROOT, free_port, stop_process, wait_for_port
@@ -127,13 +128,13 @@ async def test_without_a_token_a_loopback_admin_listener_is_open(start_gateway, 
 
 async def test_the_token_is_compared_with_hmac_compare_digest(start_gateway, upstream, monkeypatch):
     compared: list[tuple[bytes, bytes]] = []
-    real = gateway.app.hmac.compare_digest
+    real = gateway.admin.hmac.compare_digest
 
     def spy(a, b):
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(gateway.app.hmac, "compare_digest", spy)
+    monkeypatch.setattr(gateway.admin.hmac, "compare_digest", spy)
     gw = await start_gateway(config_text(upstream.url, admin_extra=f", token: {TOKEN}"))
     async with aiohttp.ClientSession() as session:
         for token, status in ((TOKEN, 200), (OTHER, 401)):
