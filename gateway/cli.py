@@ -99,8 +99,7 @@ def _origin_problem(origin: str) -> str:
     return "not a serialized origin"
 
 
-def cmd_explain(args: argparse.Namespace) -> int:  # noqa: C901 - one report; split with the server package (issue 14)
-    from .policy import Kind
+def cmd_explain(args: argparse.Namespace) -> int:
     from .routes import RouteTable, normalize_path
 
     config = _load_or_report(_config_path(args.config), env=dict(os.environ))
@@ -125,6 +124,20 @@ def cmd_explain(args: argparse.Namespace) -> int:  # noqa: C901 - one report; sp
     else:
         decision = policy.actual(method, [args.origin])
 
+    _explain_request(route, method, preflight)
+    if route is not None and route.mode == "off":
+        print("decision: allowed")
+        print("reason: none (mode off: the gateway is a plain proxy here and adds no CORS headers)")
+        return 0
+    _explain_decision(route, policy, decision, args.origin)
+    if args.credentials and decision.allowed:
+        _explain_credentials(route, policy)
+    _explain_answer(route, decision)
+    return 0
+
+
+def _explain_request(route, method: str, preflight: bool) -> None:
+    """The route that serves the path, and whether a browser sends a preflight first."""
     if route is None:
         print("route: (none)  -- no route matches; the gateway answers 404, judged by defaults.cors")
     else:
@@ -137,10 +150,9 @@ def cmd_explain(args: argparse.Namespace) -> int:  # noqa: C901 - one report; sp
     else:
         print(f"request: actual {method} (no preflight: simple method and no extra headers)")
 
-    if route is not None and route.mode == "off":
-        print("decision: allowed")
-        print("reason: none (mode off: the gateway is a plain proxy here and adds no CORS headers)")
-        return 0
+
+def _explain_decision(route, policy, decision, origin: str) -> None:
+    """decision, reason, and for a rejection what the policy allows and the key to change."""
     if route is None:
         print("decision: rejected")
         print("reason: no_route")
@@ -149,34 +161,45 @@ def cmd_explain(args: argparse.Namespace) -> int:  # noqa: C901 - one report; sp
     else:
         print(f"decision: {decision.label if decision.allowed is not None else 'allowed'}")
         print(f"reason: {decision.reason.value if decision.reason else 'none'}")
-    if decision.reason is not None:
-        detail = decision.message.split(": ", 2)[-1].strip()
-        if decision.reason.value == "malformed_origin":
-            detail = _origin_problem(args.origin)
-        elif decision.reason.value == "origin_not_allowed":
-            allowed = [("re:" if p.kind == "regex" else "") + p.text for p in policy.settings.origins] or ["(none)"]
-            detail += "; allowed origins: " + ", ".join(allowed)
-        elif decision.reason.value == "method_not_allowed":
-            methods = policy.settings.methods
-            detail += "; allowed methods: " + (", ".join(methods) if methods is not None else "*")
-        elif decision.reason.value == "header_not_allowed":
-            allowed_headers = policy.settings.allow_headers
-            detail += "; allowed headers: " + (", ".join(allowed_headers) if allowed_headers is not None else "*")
-        print(f"detail: {detail}")
-        if decision.detail and decision.reason.value != "malformed_origin":
-            print(f"fix: {decision.detail}")
-    if args.credentials and decision.allowed:
-        where = f"routes.{route.route.index}.cors" if route is not None else "defaults.cors"
-        if policy.public:
-            print('browser: refuses the answer: a request with credentials (cookies, credentials: "include") is '
-                  'never shared with Access-Control-Allow-Origin: *')
-            print(f"fix: list the allowed origins in {where}.origins and set {where}.supports_credentials: true")
-        elif not policy.settings.supports_credentials:
-            print("browser: refuses the answer: a request with credentials needs "
-                  "Access-Control-Allow-Credentials: true, which this route does not send")
-            print(f"fix: set {where}.supports_credentials: true (the origins are listed, so this is safe)")
-        else:
-            print("browser: shares the answer with credentials (Access-Control-Allow-Credentials: true)")
+    if decision.reason is None:
+        return
+    settings = policy.settings
+    detail = decision.message.split(": ", 2)[-1].strip()
+    reason = decision.reason.value
+    if reason == "malformed_origin":
+        detail = _origin_problem(origin)
+    elif reason == "origin_not_allowed":
+        allowed = [("re:" if p.kind == "regex" else "") + p.text for p in settings.origins] or ["(none)"]
+        detail += "; allowed origins: " + ", ".join(allowed)
+    elif reason == "method_not_allowed":
+        detail += "; allowed methods: " + (", ".join(settings.methods) if settings.methods is not None else "*")
+    elif reason == "header_not_allowed":
+        names = settings.allow_headers
+        detail += "; allowed headers: " + (", ".join(names) if names is not None else "*")
+    print(f"detail: {detail}")
+    if decision.detail and reason != "malformed_origin":
+        print(f"fix: {decision.detail}")
+
+
+def _explain_credentials(route, policy) -> None:
+    """``--credentials``: will the browser share an allowed answer with a credentialed request?"""
+    where = f"routes.{route.route.index}.cors" if route is not None else "defaults.cors"
+    if policy.public:
+        print('browser: refuses the answer: a request with credentials (cookies, credentials: "include") is '
+              'never shared with Access-Control-Allow-Origin: *')
+        print(f"fix: list the allowed origins in {where}.origins and set {where}.supports_credentials: true")
+    elif not policy.settings.supports_credentials:
+        print("browser: refuses the answer: a request with credentials needs "
+              "Access-Control-Allow-Credentials: true, which this route does not send")
+        print(f"fix: set {where}.supports_credentials: true (the origins are listed, so this is safe)")
+    else:
+        print("browser: shares the answer with credentials (Access-Control-Allow-Credentials: true)")
+
+
+def _explain_answer(route, decision) -> None:
+    """What the gateway does with the request, and the headers it answers with."""
+    from .policy import Kind
+
     if route is not None and decision.kind is not Kind.PREFLIGHT and decision.allowed is False:
         blocked = route.route.cors.on_reject == "block"
         action = "403, upstream not called" if blocked else "forwarded without CORS headers"
@@ -190,7 +213,6 @@ def cmd_explain(args: argparse.Namespace) -> int:  # noqa: C901 - one report; sp
         print(f"  Vary: {', '.join(decision.vary)}")
     if not decision.headers and not decision.vary:
         print("  (none)")
-    return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""Config loading and validation (gateway/config.py)."""
+"""Config loading and validation (the gateway/config/ package)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``cors-gateway import`` (gateway/importer.py): flask-cors setups read statically.
+"""``cors-gateway import`` (the gateway/importer/ package): flask-cors setups read statically.
 
 Each test writes a small Flask app to ``tmp_path``, imports it, and checks
 the emitted routes exactly, the findings (severity and line), and what the
