@@ -264,7 +264,7 @@ def _announce(config: GatewayConfig, port: int, admin_port: int | None, workers:
 async def serve_single(config: GatewayConfig, path: str | None, host: str | None, port: int | None,
                        on_ready=None) -> None:
     """Run one gateway process until SIGTERM/SIGINT, reloading on SIGHUP and file changes."""
-    from .app import Gateway
+    from .server import Gateway
 
     config = with_overrides(config, host, port)
     loop = asyncio.get_running_loop()
@@ -345,7 +345,7 @@ def _listen(conn, loop: asyncio.AbstractEventLoop, on_message, on_eof) -> None:
 
 
 async def _worker(config: GatewayConfig, port: int, conn) -> None:
-    from .app import Gateway
+    from .server import Gateway
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

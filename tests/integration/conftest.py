@@ -13,8 +13,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from gateway.app import Gateway
 from gateway.config import parse_config
+from gateway.server import Gateway
 
 from ..support import ROOT, free_port, start_wsgi, stop_process, wait_for_port  # noqa: F401 (re-exported)
 

@@ -27,7 +27,7 @@ import pytest
 from multidict import CIMultiDict
 
 import gateway.admin
-import gateway.app
+import gateway.server
 from gateway.admin import bearer_token_matches
 from gateway.config import parse_config
 
@@ -94,10 +94,10 @@ async def assert_token_enforced(session: aiohttp.ClientSession, admin_url: str, 
 
 @pytest.fixture
 async def start_gateway():
-    started: list[gateway.app.Gateway] = []
+    started: list[gateway.server.Gateway] = []
 
-    async def start(text: str) -> gateway.app.Gateway:
-        gw = gateway.app.Gateway(parse_config(text))
+    async def start(text: str) -> gateway.server.Gateway:
+        gw = gateway.server.Gateway(parse_config(text))
         await gw.start("127.0.0.1", 0)
         started.append(gw)
         return gw

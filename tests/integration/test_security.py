@@ -591,7 +591,7 @@ async def test_refused_connections_log_no_traceback(make_gateway, recorded, capl
 
 
 def test_ipv6_clients_are_counted_per_64():
-    from gateway.app import _client_key
+    from gateway.server.listener import _client_key
 
     assert _client_key("2001:db8:1:2:aaaa::1") == _client_key("2001:db8:1:2:ffff:1:2:3") == "2001:db8:1:2::/64"
     assert _client_key("2001:db8:1:3::1") != _client_key("2001:db8:1:2::1")
@@ -624,7 +624,7 @@ async def test_a_reloaded_trusted_proxies_list_applies_to_the_per_address_cap(ma
 async def test_buffered_bodies_share_a_budget_and_give_it_back(make_gateway, recorded, monkeypatch):
     """Past the per-process budget for buffered bodies a body is streamed (here a
     chunked one stays chunked instead of being re-framed with its length)."""
-    from gateway import proxy
+    from gateway.server import bodies as proxy
 
     gw = await make_gateway(limits_config(recorded.url, "body_timeout: 1"))
 

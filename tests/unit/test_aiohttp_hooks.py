@@ -1,6 +1,6 @@
 """The aiohttp internals the server side relies on are still there.
 
-gateway/app.py and gateway/proxy.py subclass aiohttp's request handler,
+gateway/server/listener.py and gateway/server/upstream.py subclass aiohttp's request handler,
 low-level server and stream response, and read or set private attributes of
 them (each use is commented with the aiohttp version it was checked
 against).  pyproject.toml pins aiohttp to that major version; this test fails
@@ -21,14 +21,14 @@ CHECKED_AGAINST = "3.14"
 
 # (owner, attribute, what the gateway does with it)
 HOOKS = [
-    (web_protocol.RequestHandler, "_make_error_handler", "app._GuardedHandler overrides it: 414/431 answers"),
-    (web_protocol.RequestHandler, "data_received", "app._GuardedHandler wraps it: the request-head deadline"),
-    (web_protocol.RequestHandler, "connection_made", "app._GuardedHandler: connection caps before aiohttp starts"),
-    (web_protocol.RequestHandler, "pause_writing", "app._GuardedHandler: the send_timeout watchdog"),
-    (web_protocol.RequestHandler, "resume_writing", "app._GuardedHandler: the send_timeout watchdog"),
-    (web.Server, "connection_made", "app._CappedServer overrides it"),
-    (web.Server, "connection_lost", "app._CappedServer: per-address counts"),
-    (web.StreamResponse, "_prepare_headers", "proxy._ProxiedResponse: no invented Content-Type"),
+    (web_protocol.RequestHandler, "_make_error_handler", "listener._GuardedHandler overrides it: 414/431 answers"),
+    (web_protocol.RequestHandler, "data_received", "listener._GuardedHandler wraps it: the request-head deadline"),
+    (web_protocol.RequestHandler, "connection_made", "listener._GuardedHandler: connection caps before aiohttp starts"),
+    (web_protocol.RequestHandler, "pause_writing", "listener._GuardedHandler: the send_timeout watchdog"),
+    (web_protocol.RequestHandler, "resume_writing", "listener._GuardedHandler: the send_timeout watchdog"),
+    (web.Server, "connection_made", "listener._CappedServer overrides it"),
+    (web.Server, "connection_lost", "listener._CappedServer: per-address counts"),
+    (web.StreamResponse, "_prepare_headers", "upstream._ProxiedResponse: no invented Content-Type"),
 ]
 
 # Instance attributes, read from a live object.
@@ -40,7 +40,7 @@ RESPONSE_ATTRIBUTES = ["_status", "_reason", "_state", "_headers", "_eof_sent", 
 
 def _fail(what: str) -> None:
     pytest.fail(f"aiohttp {aiohttp.__version__} no longer has {what}, which the gateway uses (checked against "
-                f"aiohttp {CHECKED_AGAINST}); adapt gateway/app.py or gateway/proxy.py before raising the pin in "
+                f"aiohttp {CHECKED_AGAINST}); adapt gateway/server/listener.py or upstream.py before raising the pin in "
                 "pyproject.toml", pytrace=False)
 
 
@@ -70,7 +70,7 @@ async def test_instance_attributes_exist():
 
 def test_constructor_hooks_exist():
     if "_real_headers" not in inspect.signature(web.StreamResponse.__init__).parameters:
-        _fail("StreamResponse(_real_headers=...) (proxy: hands over response headers without a copy)")
+        _fail("StreamResponse(_real_headers=...) (upstream: hands over response headers without a copy)")
     if "auto_decompress" not in inspect.signature(web_protocol.RequestHandler.__init__).parameters:
         _fail("RequestHandler(auto_decompress=...) (request bodies must never be inflated)")
     if "ceil_threshold" not in inspect.signature(aiohttp.ClientTimeout).parameters:

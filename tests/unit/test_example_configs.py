@@ -213,7 +213,7 @@ def test_public_api_refuses_cross_origin_writes():
 # -- What the comments say, checked against the code ---------------------------
 #
 # Each test below quotes the comment it checks.  Requests go through the
-# gateway's engine (gateway.app.Gateway.handle) with no upstream pool: an
+# gateway's engine (gateway.server.Gateway.handle) with no upstream pool: an
 # answer proves the upstream was never called.
 
 
@@ -243,7 +243,7 @@ def _demo_text() -> str:
 
 def _answer(config: GatewayConfig, method: str, path: str, **headers: str):
     """The engine's answer to a request that it must answer itself (no upstream)."""
-    from gateway.app import Gateway
+    from gateway.server import Gateway
 
     request = make_mocked_request(method, path, headers={"Host": "gateway.test:8080", **headers})
     return asyncio.run(Gateway(config).handle(request))

@@ -1,0 +1,365 @@
+"""Stream requests to upstreams and responses back, untouched but for hop-by-hop headers.
+
+One keep-alive ``ClientSession`` per upstream (its own connection limit and
+timeouts).  Request bodies are buffered or streamed (``bodies``); responses
+are streamed in chunks with backpressure, so a 1 GiB upload or download costs
+a few chunk buffers, not 1 GiB.  A client that reads nothing for
+``listen.send_timeout`` is cut off.  Bodies pass byte for byte:
+Content-Encoding passes through (no decompression either way); redirects are
+returned, never followed.  A pooled connection is reused only after a
+complete exchange (the whole body sent, exactly as announced, and the whole
+response read).  WebSockets are relayed message by message.
+
+``read_timeout`` bounds each wait on the upstream (for the response head and
+between body chunks), not the whole transfer; ``connect_timeout`` bounds the
+TCP connect and TLS handshake.  Failures before the response head is sent
+become ``UpstreamError`` (502, or 504 for timeouts; named by ``diagnose``) so
+the caller can answer with CORS headers; failures after it abort the client
+connection, since a status can no longer be sent.
+
+With ``listener``, the only module that touches aiohttp's private API (each
+use commented with the aiohttp version it was checked against).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from ..settings import Upstream
+from .bodies import BUFFERED, _BodyState, _Lease, _request_body
+from .diagnose import UpstreamError, _classify, _host_port, _might_be_tls, _speaks_tls
+from .headers import _response_headers, upstream_request_headers
+
+__all__ = ["ClientGone", "Decorate", "MidStreamFailure", "UpstreamPool"]
+
+log = logging.getLogger("gateway.proxy")  # the pre-split logger name (log lines show it)
+
+
+# Headers aiohttp's client would invent if the client did not send them.
+_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+
+
+Decorate = Callable[[int, CIMultiDict], None]
+
+_TLS_PROBE_TTL = 30.0  # seconds a probe's answer is reused, per upstream
+
+
+class UpstreamPool:
+    """Client sessions for every configured upstream; create inside a running loop."""
+
+    def __init__(self, upstreams: dict[str, Upstream]):
+        self.upstreams = upstreams
+        self.active = 0  # requests using this pool right now (a replaced pool waits for 0)
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._tls_probes: dict[str, tuple[float, asyncio.Task]] = {}  # upstream name: (expiry, probe)
+        self._answered: dict[str, float] = {}  # upstream name: when a request last got a head (loop time)
+        for name, upstream in upstreams.items():
+            # https upstreams are always verified: against ca_file when given,
+            # else the system's trust store.
+            tls = ssl.create_default_context(cafile=upstream.ca_file) if upstream.ca_file else True
+            connector = aiohttp.TCPConnector(
+                ssl=tls,
+                limit=upstream.max_connections,
+                limit_per_host=0,
+                ttl_dns_cache=10,
+                enable_cleanup_closed=False,
+            )
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                # Waiting for a free pooled connection plus connecting; bounded
+                # so a saturated pool cannot queue requests forever.
+                connect=upstream.connect_timeout + upstream.read_timeout,
+                sock_connect=upstream.connect_timeout,
+                sock_read=upstream.read_timeout,
+                # Exact deadlines (aiohttp rounds those over 5 s up to a whole
+                # second): when the error came tells which timeout fired.
+                ceil_threshold=float("inf"),
+            )
+            self._sessions[name] = aiohttp.ClientSession(
+                connector=connector,
+                timeout=timeout,
+                auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),  # never store upstream cookies
+                skip_auto_headers=("User-Agent",),
+            )
+
+    async def close(self) -> None:
+        for _, probe in self._tls_probes.values():
+            probe.cancel()
+        for session in self._sessions.values():
+            await session.close()
+
+    async def _upstream_error(self, upstream: Upstream, err: BaseException, waited: float) -> UpstreamError:
+        """``_classify``, and for an http:// upstream that hung up without a
+        head (or answered no status line), whether its port speaks TLS: the
+        only way to tell ``http://`` pointed at a TLS port from a crash."""
+        error = _classify(err, upstream, waited)
+        if error.kind in ("reset", "protocol") and upstream.url.startswith("http:") and _might_be_tls(err):
+            # One that answered in plain HTTP lately is no TLS port (it closed
+            # a pooled connection under a request, say): not probed.
+            answered = self._answered.get(upstream.name)
+            if answered is not None and asyncio.get_running_loop().time() - answered < _TLS_PROBE_TTL:
+                return error
+            if await self._probe_tls(upstream):
+                _, where = _host_port(upstream)
+                error = UpstreamError("tls", 502, f"upstream TLS mismatch: {where} speaks TLS, not plain HTTP; "
+                                                  f"use https:// in upstreams.{upstream.name}.url")
+        return error
+
+    async def _probe_tls(self, upstream: Upstream) -> bool:
+        """``_speaks_tls``, run at most once per ``_TLS_PROBE_TTL`` per upstream
+        (concurrent failures share one probe): a failing upstream never gets
+        a probe per request."""
+        loop = asyncio.get_running_loop()
+        cached = self._tls_probes.get(upstream.name)
+        if cached is None or (cached[1].done() and loop.time() >= cached[0]):
+            cached = self._tls_probes[upstream.name] = (loop.time() + _TLS_PROBE_TTL,
+                                                        loop.create_task(_speaks_tls(upstream)))
+        try:
+            return await asyncio.shield(cached[1])
+        except Exception:  # noqa: BLE001 - no answer is "not TLS"
+            return False
+
+    async def forward_websocket(
+        self, request: web.BaseRequest, upstream_name: str, request_id: str | None = None, *,
+        trusted_proxies: tuple = (),
+    ) -> web.StreamResponse:
+        """Open the same WebSocket to the upstream, then relay messages both ways until one side closes."""
+        self.active += 1
+        try:
+            return await _forward_websocket(self, request, upstream_name, request_id, trusted_proxies)
+        finally:
+            self.active -= 1
+
+    async def forward(
+        self,
+        request: web.BaseRequest,
+        target: str,
+        upstream_name: str,
+        decorate: Decorate,
+        request_id: str | None = None,
+        *,
+        trusted_proxies: tuple = (),
+        max_body_size: int = 0,
+        body_timeout: float = 60.0,
+    ) -> web.StreamResponse:
+        """Send ``request`` upstream (to path-and-query ``target``) and stream the answer back.
+
+        ``decorate(status, headers)`` edits the response headers (CORS) before
+        they are sent.  Raises UpstreamError, or ClientBodyError when the
+        client's own upload stalls, breaks, outgrows ``max_body_size`` (0:
+        no limit) or, when buffered, takes longer than ``body_timeout``,
+        before the head is sent.  Raises ClientGone when the client goes
+        (or stops reading and is cut off after ``listen.send_timeout``).
+        """
+        self.active += 1
+        lease = _Lease()
+        try:
+            return await self._forward(request, target, upstream_name, decorate, request_id, trusted_proxies,
+                                       max_body_size, body_timeout, lease)
+        finally:
+            self.active -= 1
+            if lease.size:
+                BUFFERED.release(lease.size)
+
+    async def _forward(
+        self,
+        request: web.BaseRequest,
+        target: str,
+        upstream_name: str,
+        decorate: Decorate,
+        request_id: str | None,
+        trusted_proxies: tuple,
+        max_body_size: int,
+        body_timeout: float,
+        lease: _Lease,
+    ) -> web.StreamResponse:
+        upstream = self.upstreams[upstream_name]
+        session = self._sessions[upstream_name]
+        incoming = request.headers
+        headers = upstream_request_headers(request, upstream, request_id, trusted_proxies=trusted_proxies)
+        skip = [name for name in _AUTO_HEADERS if name not in incoming]
+
+        body = None
+        body_state = _BodyState()
+        if request.body_exists:
+            body = await _request_body(request, upstream, body_state, lease, max_body_size, body_timeout)
+
+        url = URL(upstream.url + target, encoded=True)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            upstream_response = await session.request(
+                request.method,
+                url,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                skip_auto_headers=skip,
+                compress=None,
+                chunked=None,
+            )
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
+            if body_state.error is not None:
+                raise body_state.error from err
+            raise await self._upstream_error(upstream, err, loop.time() - started) from err
+        self._answered[upstream_name] = started
+        if upstream_response.status == 101:
+            # Only a WebSocket handshake asks for an upgrade, and those take
+            # forward_websocket: a 101 here would leave a tunnel the gateway
+            # never judged (RFC 9110 15.2.2: only in answer to Upgrade).
+            upstream_response.close()
+            raise UpstreamError("protocol", 502, f"upstream {upstream_name} switched protocols (101) on a request "
+                                                 "that asked for no upgrade")
+
+        if body is not None and not body_state.done:
+            # The upstream answered before it had the whole body (a 404, 401
+            # or 413 sent early, or a view that ignores the body): the rest of
+            # the body may still be in flight to it, so this connection must
+            # never carry another request.  (aiohttp 3.14 also closes it when
+            # it cancels the unfinished body write; this does not rely on it.)
+            connection = upstream_response.connection
+            if connection is not None and connection.protocol is not None:
+                connection.protocol.force_close()
+        async with upstream_response:
+            response_headers = _response_headers(upstream_response.raw_headers)
+            decorate(upstream_response.status, response_headers)
+            response = _ProxiedResponse(status=upstream_response.status, reason=upstream_response.reason,
+                                        _real_headers=response_headers)  # aiohttp 3.14 private kwarg: no-copy hand-over
+            # aiohttp picks the framing: chunked on HTTP/1.1 without a length,
+            # close-delimited on HTTP/1.0, none for HEAD, 1xx, 204 and 304.
+            try:
+                await response.prepare(request)
+            except (ConnectionError, aiohttp.ClientConnectionError) as err:
+                log.debug("client closed the connection before the response head")
+                raise ClientGone(response) from err
+            content = upstream_response.content
+            while True:
+                try:
+                    chunk = await content.readany()
+                except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+                    # Too late for a status: cut the client connection so it
+                    # sees a truncated body rather than a complete-looking one.
+                    error = _classify(err, upstream, mid_body=True)
+                    log.warning("upstream %s failed mid-response: %s", upstream_name, error)
+                    if request.transport is not None:
+                        request.transport.abort()
+                    raise MidStreamFailure(error, response) from err
+                if not chunk:
+                    break
+                try:
+                    # A client that stops reading is cut off after
+                    # listen.send_timeout by its connection's watchdog
+                    # (listener._GuardedHandler): this write then fails.
+                    await response.write(chunk)
+                except (ConnectionError, aiohttp.ClientConnectionError) as err:
+                    log.debug("client closed the connection mid-response")
+                    upstream_response.close()  # the rest of the response is not read: never pooled
+                    raise ClientGone(response) from err
+            try:
+                await response.write_eof()
+            except (ConnectionError, aiohttp.ClientConnectionError) as err:
+                upstream_response.close()
+                raise ClientGone(response) from err
+            return response
+
+
+_WS_HANDSHAKE = frozenset({
+    "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol",
+    "content-length",
+})
+
+
+async def _pump(source, sink, on_close) -> None:
+    """Copy WebSocket messages from ``source`` to ``sink`` until one side closes."""
+    async for message in source:
+        if message.type is aiohttp.WSMsgType.TEXT:
+            await sink.send_str(message.data)
+        elif message.type is aiohttp.WSMsgType.BINARY:
+            await sink.send_bytes(message.data)
+        elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
+            break
+    await on_close(source.close_code)
+
+
+async def _forward_websocket(pool: UpstreamPool, request: web.BaseRequest, upstream_name: str,
+                             request_id: str | None, trusted_proxies: tuple) -> web.StreamResponse:
+    upstream = pool.upstreams[upstream_name]
+    session = pool._sessions[upstream_name]
+    # The client library makes its own handshake (key, version, extensions, protocols).
+    headers = upstream_request_headers(request, upstream, request_id, also_drop=_WS_HANDSHAKE,
+                                       trusted_proxies=trusted_proxies)
+    protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+    url = URL(upstream.url.replace("http", "ws", 1) + request.raw_path, encoded=True)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        upstream_ws = await session.ws_connect(url, headers=headers, protocols=protocols, autoclose=False,
+                                               autoping=True, max_msg_size=0)
+    except aiohttp.WSServerHandshakeError as err:
+        raise UpstreamError("protocol", 502, f"upstream refused the WebSocket handshake ({err.status})") from err
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
+        raise await pool._upstream_error(upstream, err, loop.time() - started) from err
+    client_ws = web.WebSocketResponse(protocols=[upstream_ws.protocol] if upstream_ws.protocol else (),
+                                      autoclose=False, max_msg_size=0)
+    try:
+        await client_ws.prepare(request)
+
+        async def close_client(code):
+            await client_ws.close(code=code or aiohttp.WSCloseCode.OK)
+
+        async def close_upstream(code):
+            await upstream_ws.close(code=code or aiohttp.WSCloseCode.OK)
+
+        down = asyncio.ensure_future(_pump(upstream_ws, client_ws, close_client))
+        up = asyncio.ensure_future(_pump(client_ws, upstream_ws, close_upstream))
+        done, pending = await asyncio.wait({down, up}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    finally:
+        await upstream_ws.close()
+        await client_ws.close()
+    return client_ws
+
+
+# aiohttp private API (checked against aiohttp 3.14; tests/unit/test_aiohttp_hooks.py fails when it moves):
+# the underscore attributes and methods this class reads, sets or overrides.
+class _ProxiedResponse(web.StreamResponse):
+    """A StreamResponse that adds no Content-Type the upstream did not send.
+
+    aiohttp defaults a missing Content-Type to application/octet-stream, which
+    would change how browsers sniff the upstream's body.
+    """
+
+    async def _prepare_headers(self) -> None:
+        had_type = "Content-Type" in self._headers
+        await super()._prepare_headers()
+        if not had_type:
+            self._headers.popall("Content-Type", None)
+
+
+class ClientGone(Exception):
+    """The client closed its connection while the response was streaming
+    (or stopped reading it, and the gateway closed it after ``listen.send_timeout``)."""
+
+    def __init__(self, response: web.StreamResponse):
+        super().__init__("client closed the connection")
+        self.response = response
+
+
+class MidStreamFailure(Exception):
+    """The upstream failed after the response head was sent; the client connection is aborted."""
+
+    def __init__(self, error: UpstreamError, response: web.StreamResponse):
+        super().__init__(str(error))
+        self.error = error
+        self.response = response
