@@ -97,7 +97,7 @@ class Decision:
     vary: tuple[str, ...]  # tokens to merge into Vary
     status: int = 0  # for preflight answers and blocks: the status to send
     # ``headers`` and the Vary line as HTTP/1.1 header lines, encoded once so
-    # that a cached preflight answer is a byte copy (see app._PreflightAnswer).
+    # that a cached preflight answer is a byte copy (see server.listener._PreflightAnswer).
     wire: bytes = field(default=b"", compare=False, repr=False)
     # (kind, decision label, reason) as the plain strings metrics and logs use.
     labels: tuple[str, str, str | None] = field(default=("", "", None), compare=False, repr=False)

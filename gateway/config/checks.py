@@ -19,15 +19,17 @@ from __future__ import annotations
 from typing import Any
 
 from ..http import TOKEN
-from ..origins import (
-    Pattern,
-    PatternError,
-    parse_pattern,
+from ..origin_probes import (
     public_suffix_below,
     regex_matches_any,
     regex_matches_foreign,
     regex_matches_http,
     wildcard_host,
+)
+from ..origins import (
+    Pattern,
+    PatternError,
+    parse_pattern,
 )
 from ..settings import DEFAULT_METHODS, CorsSettings
 from .errors import _Issues

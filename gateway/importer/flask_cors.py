@@ -15,7 +15,8 @@ import re
 from typing import Any
 
 from ..http import TOKEN
-from ..origins import PatternError, normalize_origin, parse_pattern, regex_matches_any
+from ..origin_probes import regex_matches_any
+from ..origins import PatternError, normalize_origin, parse_pattern
 from .findings import INFO, SECURITY, UNTRANSLATABLE, WARNING, Findings, Site, quoted
 from .options import FC_ALL_METHODS, FC_DEFAULTS, Opt, Options, ensure_list, flexible_str, probably_regex, re_fix
 from .regexes import anchored_already, gateway_origin_regex, prefix_match_example, runs_on_re2

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.origins import (
+from gateway.origin_probes import (
     PROBE_ORIGINS,
+    public_suffix_below,
+    regex_matches_any,
+    regex_matches_foreign,
+    regex_matches_http,
+    wildcard_host,
+)
+from gateway.origins import (
     OriginMatcher,
     Pattern,
     PatternError,
@@ -14,11 +21,6 @@ from gateway.origins import (
     normalize_host,
     normalize_origin,
     parse_pattern,
-    public_suffix_below,
-    regex_matches_any,
-    regex_matches_foreign,
-    regex_matches_http,
-    wildcard_host,
 )
 
 LABEL_63 = "a" * 63
