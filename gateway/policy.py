@@ -136,8 +136,12 @@ class Decision:
 # Access-Control-* header is added and neither ``on_reject: block`` nor
 # ``csrf`` refuses it.  Its answer still varies on Origin: the same URL
 # answers other origins with CORS headers, and a shared cache must not hand
-# this header-less answer to them.
-SAME_ORIGIN = Decision(Kind.ACTUAL, True, None, (), ("Origin",), labels=("actual", "same_origin", None))
+# this header-less answer to them.  It varies on every header the
+# same-origin judgement reads: the same Origin value is cross-origin under
+# another Sec-Fetch-Site or (behind a trusted proxy) another forwarded host.
+SAME_ORIGIN = Decision(Kind.ACTUAL, True, None, (),
+                       ("Origin", "Sec-Fetch-Site", "X-Forwarded-Host", "X-Forwarded-Proto"),
+                       labels=("actual", "same_origin", None))
 
 
 @dataclass(frozen=True, slots=True)

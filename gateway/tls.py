@@ -35,20 +35,42 @@ def _readable(path: str, key: str, what: str) -> None:
         raise TlsError(key, f"cannot read the {what} {path}: {err.strerror or err}") from None
 
 
+def _no_passphrase() -> bytes:
+    # Without a password callback OpenSSL would prompt on the terminal for an
+    # encrypted key, blocking the event loop (or failing on stdin).
+    return b""
+
+
 def load_chain(context: ssl.SSLContext, cert_file: str, key_file: str) -> None:
-    """Load (or replace) the certificate chain and key of ``context``; TlsError if unusable."""
+    """Load the certificate chain and key into a new ``context``; TlsError if unusable."""
     _readable(cert_file, "cert_file", "certificate file")
     _readable(key_file, "key_file", "key file")
     try:
-        context.load_cert_chain(cert_file, key_file)
-    except ssl.SSLError as err:
-        reason = err.reason or str(err)
-        if "KEY_VALUES_MISMATCH" in reason:
-            raise TlsError("key_file", f"the key in {key_file} does not match the certificate in {cert_file}") from None
-        if "PEM" in reason or "NO_START_LINE" in reason:
-            key = "key_file" if "KEY" in reason.upper() and "CERT" not in reason.upper() else "cert_file"
-            raise TlsError(key, f"not a PEM certificate chain and private key ({reason})") from None
-        raise TlsError("cert_file", f"cannot load the certificate chain and key: {reason}") from None
+        with open(key_file, "rb") as handle:
+            encrypted = b"ENCRYPTED" in handle.read(4096)
+    except OSError:
+        encrypted = False
+    if encrypted:
+        raise TlsError("key_file", f"{key_file} is an encrypted private key: the gateway cannot prompt for a "
+                                   "passphrase; give it the key unencrypted (e.g. openssl pkey -in KEY -out PLAIN)")
+    try:
+        context.load_cert_chain(cert_file, key_file, password=_no_passphrase)
+    except (OSError, ValueError) as err:  # not ssl.SSLError: e.g. a passphrase prompt that failed
+        if isinstance(err, ssl.SSLError):
+            raise _chain_error(err, cert_file, key_file) from None
+        raise TlsError("key_file", f"cannot load the key {key_file}: {err}") from None
+
+
+def _chain_error(err: ssl.SSLError, cert_file: str, key_file: str) -> TlsError:
+    reason = err.reason or str(err)
+    if "BAD_DECRYPT" in reason or "BAD_PASSWORD" in reason:
+        return TlsError("key_file", f"{key_file} is an encrypted private key: give it unencrypted")
+    if "KEY_VALUES_MISMATCH" in reason:
+        return TlsError("key_file", f"the key in {key_file} does not match the certificate in {cert_file}")
+    if "PEM" in reason or "NO_START_LINE" in reason:
+        key = "key_file" if "KEY" in reason.upper() and "CERT" not in reason.upper() else "cert_file"
+        return TlsError(key, f"not a PEM certificate chain and private key ({reason})")
+    return TlsError("cert_file", f"cannot load the certificate chain and key: {reason}")
 
 
 def server_context(settings) -> ssl.SSLContext:
@@ -74,32 +96,42 @@ def _stamp(paths: tuple[str, ...]) -> tuple:
 
 
 class CertificateWatcher:
-    """Keeps one server SSLContext and reloads its certificate when told to or when the files change.
+    """The listener's SSLContext, and its certificate reloaded when told to or when the files change.
 
+    The listener keeps one context for its lifetime (``context``); each
+    handshake switches, in its SNI callback (called for every ClientHello,
+    with or without a server name), to the context of the newest pair that
+    loaded completely.  A pair is loaded into a fresh context, never into one
+    in use: a failed ``load_cert_chain`` can leave a context half replaced.
     New connections get the new certificate; connections already open keep
-    the one they shook hands with.  A broken new pair is refused with an
-    error log and the old one stays in use.
+    the one they shook hands with.  A pair that does not load (a rotation
+    half written, an encrypted key) is logged and the previous one stays.
     """
 
     def __init__(self, settings):
         self.settings = settings
-        self.context = server_context(settings)
+        self.current = server_context(settings)
+        self.context = server_context(settings)  # the listener's: a fallback with the same pair
+        self.context.sni_callback = self._select
         self._stamp = _stamp((settings.cert_file, settings.key_file))
+
+    def _select(self, ssl_object, server_name, context) -> None:
+        ssl_object.context = self.current
 
     def apply(self, settings) -> bool:
         """Use ``settings`` (a reload): new files, new minimum version.  False if they cannot be loaded."""
+        stamp = _stamp((settings.cert_file, settings.key_file))
         try:
-            # Into a throwaway context first: a failed load_cert_chain can
-            # leave a context half replaced (a new certificate, the old key),
-            # and the listener's context is the one every handshake uses.
-            server_context(settings)
-            load_chain(self.context, settings.cert_file, settings.key_file)
+            fresh = server_context(settings)
         except TlsError as err:
             log.error("listen.tls.%s: %s; the previous certificate stays in use", err.key, err)
+            self._stamp = stamp  # do not retry the same broken files every second
             return False
-        self.context.minimum_version = _VERSIONS[settings.min_version]
+        # The version range is negotiated on the listener's context, before the switch.
+        self.context.minimum_version = fresh.minimum_version
+        self.current = fresh
         self.settings = settings
-        self._stamp = _stamp((settings.cert_file, settings.key_file))
+        self._stamp = stamp
         return True
 
     def check(self) -> bool:
@@ -110,5 +142,4 @@ class CertificateWatcher:
         if self.apply(self.settings):
             log.info("listen.tls: certificate reloaded from %s", self.settings.cert_file)
             return True
-        self._stamp = stamp  # do not retry the same broken files every second
         return False

@@ -117,9 +117,9 @@ def _same_origin(request: web.BaseRequest, origins: tuple[str, ...], trusted_pro
     """
     if len(origins) != 1:
         return False
-    site = request.headers.get("Sec-Fetch-Site")
-    if site is not None:
-        return site.strip().lower() == "same-origin"
+    sites = request.headers.getall("Sec-Fetch-Site", ())
+    if sites:
+        return len(sites) == 1 and sites[0].strip().lower() == "same-origin"
     trusted = bool(trusted_proxies) and is_trusted(request.remote or "", trusted_proxies)
     scheme, host = client_scheme_and_host(request, trusted)
     host = host.strip().lower()

@@ -22,7 +22,7 @@ from ..routes import RouteTable
 from ..settings import GatewayConfig
 from ..tls import CertificateWatcher
 from .handler import RequestFlow
-from .listener import _CappedServer
+from .listener import TlsSite, _CappedServer
 from .upstream import UpstreamPool
 
 __all__ = ["Gateway"]
@@ -138,14 +138,13 @@ class Gateway(RequestFlow):
         runner = web.ServerRunner(server, shutdown_timeout=self.config.shutdown_timeout)
         await runner.setup()
         self.tls = CertificateWatcher(self.config.tls) if self.config.tls is not None else None
-        site = web.TCPSite(
-            runner,
-            host if host is not None else self.config.listen_host,
-            port if port is not None else self.config.listen_port,
-            reuse_address=True,
-            reuse_port=reuse_port or None,
-            ssl_context=self.tls.context if self.tls is not None else None,
-        )
+        where = (host if host is not None else self.config.listen_host,
+                 port if port is not None else self.config.listen_port)
+        if self.tls is None:
+            site = web.TCPSite(runner, *where, reuse_address=True, reuse_port=reuse_port or None)
+        else:
+            site = TlsSite(runner, *where, reuse_address=True, reuse_port=reuse_port or None,
+                           ssl_context=self.tls.context, handshake_timeout=self.config.limits.header_timeout)
         self._runners.append(runner)
         await site.start()
         self.port = _bound_port(runner)

@@ -202,25 +202,27 @@ class RequestFlow:
                                         headers.getall(ACRPN, ()))
         else:
             decision = policy.actual(request.method, origins)
-            if policy.public and decision.allowed and ("Cookie" in headers or "Authorization" in headers):
+            if policy.public and decision.allowed and "Cookie" in headers:
                 self._public_route_with_credentials(route.name)
         outcome.judged(decision)
         return decision
 
     def _public_route_with_credentials(self, route: str) -> None:
         """A public route (``origins: "*"``, no credentials) got a cross-origin
-        request with a cookie or Authorization: if the page sent it with
-        ``credentials: "include"``, the browser refuses the ``*`` answer and
-        the page sees a CORS error.  Said once a minute per route."""
+        request with a cookie: the page sent it with ``credentials: "include"``
+        (cross-origin cookies go with nothing else), so the browser refuses
+        the ``*`` answer and the page sees a CORS error.  An ``Authorization``
+        header set by script is no credential in CORS terms (``*`` answers it
+        fine), so it is not flagged.  Said once a minute per route."""
         now = time.monotonic()
         last = self._credential_warnings.get(route)
         if last is not None and now - last < 60.0:
             return
         self._credential_warnings[route] = now  # route names come from the config: bounded
         log.warning(
-            "route %s is public (origins: \"*\", no credentials) but got a cross-origin request with a Cookie or "
-            "Authorization header: a browser sending credentials refuses Access-Control-Allow-Origin: *, so the page "
-            "gets a CORS error. List the allowed origins and set supports_credentials: true on this route",
+            "route %s is public (origins: \"*\", no credentials) but got a cross-origin request with a Cookie: a "
+            "browser sending credentials refuses Access-Control-Allow-Origin: *, so the page gets a CORS error. "
+            "List the allowed origins and set supports_credentials: true on this route",
             route,
         )
 

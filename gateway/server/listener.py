@@ -309,3 +309,32 @@ class _GuardedHandler(web.RequestHandler):
             return response
 
         return answer
+
+
+# aiohttp private API (checked against aiohttp 3.14; tests/unit/test_aiohttp_hooks.py fails when it moves):
+# TCPSite.start re-done with the attributes it sets, to pass ssl_handshake_timeout.
+class TlsSite(web.TCPSite):
+    """A TCPSite whose TLS handshakes must finish within ``handshake_timeout``.
+
+    The connection caps and the head deadline of ``_GuardedHandler`` begin
+    when aiohttp sees the connection, which on a TLS listener is after the
+    handshake.  asyncio's own default (60 s) would let a client hold sockets
+    that never finish one; ``listen.header_timeout`` bounds it instead.
+    """
+
+    def __init__(self, *args, handshake_timeout: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.handshake_timeout = handshake_timeout
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        loop = asyncio.get_running_loop()
+        server = self._runner.server
+        assert server is not None
+        self._server = await loop.create_server(
+            server, self._host, self._port, ssl=self._ssl_context, backlog=self._backlog,
+            reuse_address=self._reuse_address, reuse_port=self._reuse_port,
+            ssl_handshake_timeout=self.handshake_timeout,
+        )
+        sockets = self._server.sockets
+        self._bound_port = sockets[0].getsockname()[1] if sockets else self._port

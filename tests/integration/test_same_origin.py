@@ -42,7 +42,9 @@ async def test_own_origin_without_sec_fetch_site_passes(make_gateway, recorded, 
     status, headers, _ = await post(gw, path, {"Origin": gw.url})
     assert status == 200
     assert cors_headers(headers) == []
-    assert headers["Vary"] == "Origin"
+    # Everything the same-origin judgement read: a shared cache must not serve
+    # this header-less answer to a cross-origin page with the same Origin.
+    assert headers["Vary"] == "Origin, Sec-Fetch-Site, X-Forwarded-Host, X-Forwarded-Proto"
     assert len(recorded.requests()) == 1
     route = {"/blocked/echo": "blocked", "/api/echo": "csrf"}[path]
     assert f'cors_gateway_requests_total{{decision="same_origin",kind="actual",route="{route}"}} 1.0' in await scrape(gw)
@@ -76,6 +78,16 @@ async def test_cross_site_from_disallowed_origins_is_still_refused(make_gateway,
     status, answer_headers, text = await post(gw, path, headers)
     assert (status, text) == (403, body)
     assert cors_headers(answer_headers) == []
+    assert recorded.requests() == []
+
+
+async def test_two_sec_fetch_site_lines_are_not_same_origin(make_gateway, recorded):
+    gw = await make_gateway(gateway_config(recorded.url, ROUTES))
+    async with aiohttp.ClientSession() as session:
+        async with session.post(gw.url + "/blocked/echo", data="x", headers=[
+                ("Origin", "https://evil.example"), ("Sec-Fetch-Site", "same-origin"),
+                ("Sec-Fetch-Site", "cross-site")]) as response:
+            assert response.status == 403
     assert recorded.requests() == []
 
 

@@ -171,3 +171,49 @@ def test_run_announces_an_https_listener(recorded, pki, workers):
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert f"listening on https://127.0.0.1:{port} " in err
+
+
+async def test_a_tls_handshake_that_never_starts_is_cut_after_header_timeout(make_gateway, recorded, pki):
+    """The connection caps and the head deadline begin after the handshake: the
+    handshake itself is bounded by listen.header_timeout (asyncio's default is 60 s)."""
+    path, _, _ = pki
+    gw = await make_gateway(tls_config(recorded.url, path / "cert.pem", path / "key.pem")
+                            .replace("port: 0, tls:", "port: 0, header_timeout: 1, tls:", 1))
+    sockets = [await asyncio.open_connection("127.0.0.1", gw.port) for _ in range(5)]
+    async with asyncio.timeout(4):  # would be 60 s
+        for reader, _ in sockets:
+            assert await reader.read() == b""
+    for _, writer in sockets:
+        writer.close()
+
+
+def test_an_encrypted_key_is_a_config_error_not_a_prompt(pki):
+    from cryptography.hazmat.primitives import serialization
+
+    path, _, _ = pki
+    key = serialization.load_pem_private_key((path / "key.pem").read_bytes(), password=None)
+    (path / "encrypted.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret")))
+    with pytest.raises(ConfigError) as caught:
+        parse_config(tls_config("http://127.0.0.1:1", path / "cert.pem", path / "encrypted.pem"))
+    (issue,) = caught.value.errors
+    assert issue.path == "listen.tls.key_file" and "encrypted private key" in issue.message
+
+
+async def test_rotating_to_an_encrypted_key_keeps_the_old_certificate(make_gateway, recorded, pki, caplog):
+    from cryptography.hazmat.primitives import serialization
+
+    path, ca, client = pki
+    gw = await make_gateway(tls_config(recorded.url, path / "cert.pem", path / "key.pem"))
+    first = await peer_certificate(gw.port, client)
+    renewed = ca.issue_cert("127.0.0.1")
+    key = serialization.load_pem_private_key(renewed.private_key_pem.bytes(), password=None)
+    renewed.cert_chain_pems[0].write_to_path(str(path / "cert.pem"))
+    (path / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret")))
+    await asyncio.sleep(2.5)
+    assert await peer_certificate(gw.port, client) == first
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "encrypted private key" in errors[0]  # once, not every second

@@ -62,6 +62,16 @@ async def test_instance_attributes_exist():
     for name in HANDLER_ATTRIBUTES:
         if not hasattr(protocol, name):
             _fail(f"RequestHandler.{name}")
+    runner = web.ServerRunner(server)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        for name in ("_runner", "_host", "_port", "_ssl_context", "_backlog", "_reuse_address", "_reuse_port",
+                     "_server", "_bound_port"):
+            if not hasattr(site, name):
+                _fail(f"TCPSite.{name} (server/listener.TlsSite re-does TCPSite.start with a TLS handshake timeout)")
+    finally:
+        await runner.cleanup()
     response = web.StreamResponse()
     for name in RESPONSE_ATTRIBUTES:
         if not hasattr(response, name):
