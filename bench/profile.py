@@ -74,7 +74,8 @@ def _module(frame: str) -> str:
 
 # Entry frames every stack passes through: left out of the inclusive list.
 _ENTRY = ("<module> ", "_run_module_as_main ", "_run_code ", "main (gateway/cli.py", "cmd_run ",
-          "run (gateway/supervisor.py", "Runner.run ", "run (asyncio/runners.py", "_serve (gateway/supervisor.py")
+          "run (gateway/supervisor/__init__.py", "Runner.run ", "run (asyncio/runners.py",
+          "serve_single (gateway/supervisor/single.py")
 
 
 def _label(frame: str) -> str:

@@ -290,14 +290,24 @@ def _env_values(data: dict, env: dict[str, str], applied: dict[str, str], expand
         found[_dotted(parts)] = (references, defaulted, value)
     for path, variable in applied.items():
         found[path] = ((variable,), (), env.get(variable))
-    # A variable that holds a secret is not shown anywhere else either.
-    secret = {v for path in SECRET_KEYS if path in found for v in found[path][0]}
+    # A variable that holds a secret is not shown anywhere else either.  The
+    # variables are compared by name: a reference reads "${NAME}" (or
+    # "${NAME:-default}"), an override "NAME".
+    secret = {_variable_name(v) for path in SECRET_KEYS if path in found for v in found[path][0]}
     return tuple(
         EnvValue(
             path, references,
-            "(secret, not shown)" if path in SECRET_KEYS or secret & set(references) else json.dumps(value),
+            "(secret, not shown)" if path in SECRET_KEYS or secret & {_variable_name(r) for r in references}
+            else json.dumps(value),
             defaulted,
         )
         for path, (references, defaulted, value) in found.items()
     )
+
+
+def _variable_name(reference: str) -> str:
+    """NAME, from "${NAME}", "${NAME:-default}" or a bare "NAME"."""
+    if reference.startswith("${") and reference.endswith("}"):
+        return reference[2:-1].split(":-", 1)[0]
+    return reference
 

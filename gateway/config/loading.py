@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from ..settings import Issue
+from .environment import SECRET_KEYS
 from .errors import ConfigError
 
 
@@ -79,7 +80,10 @@ def _yaml_issue(err: yaml.YAMLError, source: str) -> Issue:
     problem = getattr(err, "problem", None) or str(err)
     undefined = re.fullmatch(r"found undefined alias '(.*)'", problem)
     if undefined:  # origins: *foo
-        problem += f"; a value that starts with * is a YAML alias: quote it: {_double_quoted('*' + undefined[1])}"
+        # The value is not repeated: which key it belongs to is unknown here,
+        # and it may be a secret (admin.token: *s3cr3t...).
+        problem = "found an undefined YAML alias; a value that starts with * is a YAML alias: put the whole value " \
+                  "in double quotes"
     buffer = getattr(mark, "buffer", None)
     if buffer and mark.pointer > 0 and buffer[mark.pointer - 1 : mark.pointer + 1] == "${":  # {origins: ${X}}
         problem += '; inside [...] or {...} quote a variable reference: "${NAME}"'
@@ -126,13 +130,13 @@ def _scalar_paths(node: yaml.Node | None, prefix: str = "") -> dict[int, str]:
 
 
 def _star_issues(stars: list[tuple[int, int, str]], paths: dict[int, str], source: str) -> list[Issue]:
-    return [
-        Issue(
-            paths.get(index, source),
-            f"an unquoted * starts a YAML alias (line {line}); quote it: {quoted}",
-        )
-        for index, line, quoted in stars
-    ]
+    issues = []
+    for index, line, quoted in stars:
+        path = paths.get(index, source)
+        # A secret's value is never repeated, not even as the fix.
+        fix = "put the whole value in double quotes" if path in SECRET_KEYS else f"quote it: {quoted}"
+        issues.append(Issue(path, f"an unquoted * starts a YAML alias (line {line}); {fix}"))
+    return issues
 
 
 def read_config_text(path: str | os.PathLike) -> str:

@@ -1631,9 +1631,19 @@ def test_a_star_alias_name_says_quote_it():
     with pytest.raises(ConfigError) as info:
         parse_config(UPSTREAMS + "routes: [{path: /, upstream: app, cors: {origins: *app}}]\n", source="gw.yaml")
     assert [str(e) for e in info.value.errors] == [
-        "gw.yaml: invalid YAML (line 4, column 51): found undefined alias 'app'; a value that starts with * is a "
-        'YAML alias: quote it: "*app"'
+        "gw.yaml: invalid YAML (line 4, column 51): found an undefined YAML alias; a value that starts with * is a "
+        "YAML alias: put the whole value in double quotes"
     ]
+
+
+@pytest.mark.parametrize("token", ["*S3cr3tAdminToken0123456789", "*Secret+Token/Value==1234"])
+def test_an_unquoted_star_admin_token_is_never_repeated(token):
+    """The fix for an unquoted * never shows the value when it is a secret."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(UPSTREAMS + f"admin: {{host: 127.0.0.1, token: {token}}}\nroutes: [{{path: /, upstream: app}}]\n")
+    text = "\n".join(str(e) for e in info.value.errors)
+    assert token.lstrip("*")[:8] not in text
+    assert "double quotes" in text
 
 
 NULL_ORIGIN = (
@@ -1906,3 +1916,12 @@ def test_unquoted_reference_inside_flow_style_says_quote_it():
     ]
     cfg = parse_config(UPSTREAMS + "routes: [{path: /, upstream: app, cors: {origins: '${O}'}}]\n", env={"O": "*"})
     assert cfg.routes[0].cors.origins == (Pattern("any", "*"),)
+
+
+def test_a_key_that_reuses_the_admin_token_variable_is_not_shown():
+    token = "t0ken-from-the-environment-0123456789"
+    text = UPSTREAMS + ('admin: {host: 127.0.0.1}\n'
+                        'routes: [{name: "${CORS_GATEWAY_ADMIN_TOKEN}", path: /, upstream: app}]\n')
+    config = parse_config(text, env={"CORS_GATEWAY_ADMIN_TOKEN": token})
+    shown = {value.path: value.shown for value in config.environment}
+    assert shown == {"admin.token": "(secret, not shown)", "routes.0.name": "(secret, not shown)"}
