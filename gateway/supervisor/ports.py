@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import socket
 import sys
@@ -51,13 +52,22 @@ def _bind_reason(code: int) -> str:
     return os.strerror(code).lower()  # not asyncio's strerror, which repeats the address
 
 
+def _canonical(host: str) -> str:
+    """One name per address: 127.1, 127.0.0.1 and localhost's IPv4 are the same lock."""
+    try:
+        infos = socket.getaddrinfo(host or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        return str(ipaddress.ip_address(infos[0][4][0]))
+    except (OSError, ValueError, IndexError):
+        return host
+
+
 def port_lock(host: str, port: int) -> socket.socket | None:
     """Claim host:port for this gateway (Linux); ListenError if another gateway holds it."""
     if not sys.platform.startswith("linux"):  # pragma: no cover - abstract sockets are Linux's
         return None
     lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        lock.bind(f"\0cors-gateway/{host}:{port}")
+        lock.bind(f"\0cors-gateway/{_canonical(host)}:{port}")
     except OSError as err:
         lock.close()
         if err.errno != errno.EADDRINUSE:

@@ -134,3 +134,19 @@ async def test_watcher_survives_a_failing_callback(tmp_path):
         assert len(calls) == 2 and not task.done()
     finally:
         task.cancel()
+
+
+def test_the_startup_lock_is_named_after_the_address_not_its_spelling():
+    """127.1 and 127.0.0.1 are one address: two gateways starting on it at once must meet one lock."""
+    import sys
+
+    from gateway.supervisor.ports import ListenError, port_lock
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("abstract Unix sockets are Linux's")
+    lock = port_lock("127.0.0.1", 1)
+    try:
+        with pytest.raises(ListenError):
+            port_lock("127.1", 1)
+    finally:
+        lock.close()
