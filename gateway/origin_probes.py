@@ -79,6 +79,20 @@ _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
 _LITERAL_PORT = re.compile(r"(?<![\\0-9]):([0-9]{1,5})(?![0-9])")
 
 
+def _class_end(source: str, i: int) -> int:
+    """The index of the "]" that closes the character class opening at ``source[i]``
+    (a "]" first in the class, or after "^", is a member; escapes are skipped)."""
+    n = len(source)
+    j = i + 1
+    if j < n and source[j] == "^":
+        j += 1
+    if j < n and source[j] == "]":
+        j += 1
+    while j < n and source[j] != "]":
+        j += 2 if source[j] == "\\" else 1
+    return j
+
+
 def _literal_runs(source: str) -> list[list[tuple[str, bool]]]:
     r"""Runs of literal host-name characters in a regex, as (character, is an unescaped dot).
 
@@ -92,13 +106,7 @@ def _literal_runs(source: str) -> list[list[tuple[str, bool]]]:
     while i < n:
         c = source[i]
         if c == "[":  # a class: skip it whole
-            j = i + 1
-            if j < n and source[j] == "^":
-                j += 1
-            if j < n and source[j] == "]":
-                j += 1
-            while j < n and source[j] != "]":
-                j += 2 if source[j] == "\\" else 1
+            j = _class_end(source, i)
             if run:
                 runs.append(run)
                 run = []
@@ -209,14 +217,7 @@ def _scan(source: str):
             i += 2
             continue
         if c == "[":
-            j = i + 1
-            if j < n and source[j] == "^":
-                j += 1
-            if j < n and source[j] == "]":
-                j += 1
-            while j < n and source[j] != "]":
-                j += 2 if source[j] == "\\" else 1
-            i = j + 1
+            i = _class_end(source, i) + 1
             continue
         if c == "(":
             yield i, c, depth
