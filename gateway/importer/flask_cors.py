@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from ..http import TOKEN
-from ..origin_probes import regex_matches_any
+from ..origin_probes import public_suffix_below, regex_matches_any, regex_matches_foreign, wildcard_host
 from ..origins import PatternError, normalize_origin, parse_pattern
 from .findings import INFO, SECURITY, UNTRANSLATABLE, WARNING, Findings, Site, quoted
 from .options import FC_ALL_METHODS, FC_DEFAULTS, Opt, Options, ensure_list, flexible_str, probably_regex, re_fix
@@ -219,8 +219,37 @@ class CorsTranslator:
                 return origin
         return None
 
+    def _open_to_strangers(self, origins: list[str]) -> tuple[str, str] | None:
+        """(entry, what it lets in) for an entry that takes in strangers' sites: the same
+        probes ``check`` refuses with credentials or private network access."""
+        for origin in origins:
+            try:
+                pattern = parse_pattern(origin)
+            except PatternError:
+                continue
+            if pattern.kind == "regex":
+                probe = regex_matches_foreign(pattern)
+                if probe is not None:
+                    return origin, f"strangers' sites such as {probe}"
+            host = wildcard_host(pattern)
+            below = public_suffix_below(host) if host is not None else None
+            if below is not None:
+                return origin, f"anyone's site under the public suffix {below}"
+        return None
+
     def _credentials_check(self, origins: list[str], credentials: bool, options: Options, anchor: Site) -> bool:
         open_to = self._open_to_all(origins)
+        if credentials and open_to is None and (strangers := self._open_to_strangers(origins)) is not None:
+            entry, who = strangers
+            self.findings.add(
+                self._site(options["supports_credentials"], anchor), SECURITY,
+                f"supports_credentials=True: origins entry {entry} lets in {who}, and flask-cors sends them "
+                "Access-Control-Allow-Credentials: true, so those sites can act as your logged-in users. The "
+                "gateway refuses that; the emitted route keeps the origins without credentials. Fix: anchor "
+                r"the entry to your own domains (e.g. re:^https://([a-z0-9-]+\.)?example\.com$) and set "
+                "supports_credentials: true",
+            )
+            return False
         if not credentials or open_to is None:
             return credentials
         site = self._site(options["supports_credentials"], anchor)
@@ -241,6 +270,15 @@ class CorsTranslator:
 
     def _private_network_check(self, origins: list[str], allowed: bool, options: Options, anchor: Site) -> bool:
         open_to = self._open_to_all(origins)
+        if allowed and open_to is None and (strangers := self._open_to_strangers(origins)) is not None:
+            entry, who = strangers
+            self.findings.add(
+                self._site(options["allow_private_network"], anchor), SECURITY,
+                f"allow_private_network=True: origins entry {entry} lets in {who}, so they could reach this "
+                "private service (CVE-2024-6221); emitted allow_private_network: false. Fix: anchor the entry "
+                "to your own domains and set it to true",
+            )
+            return False
         if not allowed or open_to is None:
             return allowed
         self.findings.add(

@@ -1110,3 +1110,25 @@ def test_resource_regex_the_gateway_refuses_is_untranslatable_with_the_reason(tm
             "write the boundary out, e.g. (?:/|$) or a character class); no route emitted: add a route with a "
             "path_regex RE2 accepts"),
     ]
+
+
+@pytest.mark.parametrize("origins, who", [
+    (r'r"https://.*\.github\.io"', "strangers' sites such as"),
+    (r'r"https://.*\.amazonaws\.com"', ""),
+])
+def test_credentials_with_origins_open_to_strangers_are_dropped_with_a_finding(tmp_path, origins, who):
+    """The probes `check` refuses with (strangers' regexes, wildcards over public
+    suffixes) also apply here: a finding and no credentials, never a config
+    that fails check (it used to end in "internal error")."""
+    result = imported(tmp_path, f"""
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, origins={origins}, supports_credentials=True, allow_private_network=True)
+    """)
+    cors = routes(result)[0][1]
+    assert "supports_credentials" not in cors and "allow_private_network" not in cors
+    messages = [m for _, m in found(result, "security") if m.startswith(("supports_credentials", "allow_private"))]
+    assert [m.split(":")[0] for m in messages] == ["supports_credentials=True", "allow_private_network=True"]
+    assert all(who in m for m in messages)
+    assert "lets in" in messages[0]
