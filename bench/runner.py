@@ -179,7 +179,7 @@ def check(server: Server, request: Request, expect) -> str | None:
     """Send the request once; return what is wrong with the answer, or None."""
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
-        conn.request(request.method, request.path, headers=request.check_headers)
+        conn.request(request.method, request.path, body=request.check_body or None, headers=request.check_headers)
         response = conn.getresponse()
         response.read()
         return expect.problem(response.status, response.getheader("Access-Control-Allow-Origin"),

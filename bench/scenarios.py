@@ -36,6 +36,8 @@ SCENARIOS: dict[str, ScenarioInfo] = {
         ScenarioInfo("S5", "1,000 exact + 100 wildcard + 20 regex origins, 10,000 rotating request origins", (), 2),
         ScenarioInfo("S6", "streaming: 1 GiB download and 1 GiB upload", ("nginx",), 0),
         ScenarioInfo("S7", "--workers 2 vs 1 on the S1 and S2 loads", (), 4),
+        ScenarioInfo("S8", "proxied POST, allowed origin, 1 KiB and 64 KiB bodies, tiny aiohttp upstream",
+                     ("nginx",), 8),
     )
 }
 
@@ -51,6 +53,7 @@ class Request:
     # For the one-off correctness check before measuring.
     method: str = "GET"
     check_headers: dict[str, str] = field(default_factory=dict)
+    check_body: bytes = b""
 
 
 def preflight_request() -> Request:
@@ -70,6 +73,12 @@ def get_request(origin: str | None = C.ALLOWED_ORIGIN) -> Request:
     if origin is None:
         return Request()
     return Request(headers=(f"Origin: {origin}",), check_headers={"Origin": origin})
+
+
+def post_request(size: int, origin: str = C.ALLOWED_ORIGIN) -> Request:
+    """A simple POST (text/plain) of ``size`` bytes to the upstreams' body sink."""
+    return Request(path=C.UPLOAD_PATH, script="post.lua", script_args=(origin, str(size)), method="POST",
+                   check_headers={"Origin": origin, "Content-Type": "text/plain"}, check_body=b"x" * size)
 
 
 @dataclass
@@ -194,8 +203,22 @@ def _s7() -> list[GroupPlan]:
     ]
 
 
+def _s8() -> list[GroupPlan]:
+    up = "upstream"
+    groups = []
+    for size, name in ((1024, "1KiB"), (65536, "64KiB")):
+        post = post_request(size)
+        groups.append(GroupPlan(f"S8/{name}", f"proxied POST, {name} body", [
+            PeerPlan("gateway", "gateway", "gateway", post, ALLOWED_GET, baseline=True, upstream=up),
+            PeerPlan("upstream", "(1) upstream direct", "upstream-direct", post, PLAIN_GET),
+            PeerPlan("aioproxy", "(3) minimal aiohttp proxy, no CORS", "aioproxy", post, PLAIN_GET, upstream=up),
+            PeerPlan("nginx", "(5) nginx map+add_header", "nginx", post, ALLOWED_GET, upstream=up),
+        ], note="the body is what the gateway buffers (request_buffering) before the upstream request starts"))
+    return groups
+
+
 _PLANS: dict[str, Callable[[], list[GroupPlan]]] = {
-    "S1": _s1, "S2": _s2, "S3": _s3, "S4": _s4, "S5": _s5, "S7": _s7,
+    "S1": _s1, "S2": _s2, "S3": _s3, "S4": _s4, "S5": _s5, "S7": _s7, "S8": _s8,
 }
 
 # S6 is not a wrk scenario: see bench.runner.run_streams.

@@ -125,3 +125,13 @@ def test_engine_microbenchmark_runs_with_tiny_counts():
                        "uncached S5 decision (10k mix, mean)", "preflight ACRH 10,000 names, one line"}
     assert all(v > 0 for v in us.values())
     assert "us/call" in engine.format_table(result)
+
+
+def test_the_post_scenario_sends_a_body_of_its_size():
+    from bench import loadgen
+
+    for group, size in zip(scenarios.plan("S8"), (1024, 65536), strict=True):
+        request = group.peers[0].request
+        assert request.method == "POST" and request.path == configs.UPLOAD_PATH
+        assert request.check_body == b"x" * size and request.script_args[1] == str(size)
+        assert (loadgen.LUA_DIR / request.script).is_file()
