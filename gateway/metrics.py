@@ -220,8 +220,10 @@ class Metrics:
             self.config_reloads.labels(result)
         if config_owner:
             self.config_last_success.set(time.time())
-        self._synced_hits = self._synced_misses = 0
-        self._synced_preflight_hits = self._synced_preflight_misses = 0
+        # The cache's plain counters (attribute names), each with the value last folded into its Counter.
+        self._cache_counters = {"hits": self.cache_hits, "misses": self.cache_misses,
+                                "preflight_hits": self.preflight_hits, "preflight_misses": self.preflight_misses}
+        self._synced = dict.fromkeys(self._cache_counters, 0)
         # Requests being handled: a plain integer the gateway moves, copied
         # into the gauge by sync (once a second and before every scrape).
         self.in_flight_count = 0
@@ -266,10 +268,7 @@ class Metrics:
                 self._upstream_durations[upstream] = _HistogramTally(self.upstream_duration.labels(upstream))
             for kind in UPSTREAM_ERROR_KINDS:
                 self.upstream_errors.labels(upstream, kind)
-        self._synced_hits = table.cache.hits
-        self._synced_misses = table.cache.misses
-        self._synced_preflight_hits = table.cache.preflight_hits
-        self._synced_preflight_misses = table.cache.preflight_misses
+        self._synced = {name: getattr(table.cache, name) for name in self._cache_counters}
 
     # -- the hot path ----------------------------------------------------------
 
@@ -318,18 +317,12 @@ class Metrics:
                 tally.flush()
         self.in_flight.set(self.in_flight_count)
         cache = self.table.cache
-        hits, misses = cache.hits, cache.misses
-        if hits > self._synced_hits:
-            self.cache_hits.inc(hits - self._synced_hits)
-        if misses > self._synced_misses:
-            self.cache_misses.inc(misses - self._synced_misses)
-        self._synced_hits, self._synced_misses = hits, misses
-        hits, misses = cache.preflight_hits, cache.preflight_misses
-        if hits > self._synced_preflight_hits:
-            self.preflight_hits.inc(hits - self._synced_preflight_hits)
-        if misses > self._synced_preflight_misses:
-            self.preflight_misses.inc(misses - self._synced_preflight_misses)
-        self._synced_preflight_hits, self._synced_preflight_misses = hits, misses
+        synced = self._synced
+        for name, counter in self._cache_counters.items():
+            now = getattr(cache, name)
+            if now > synced[name]:
+                counter.inc(now - synced[name])
+            synced[name] = now
         self.cache_entries.set(len(cache))
 
     def exposition(self) -> bytes:
