@@ -22,6 +22,7 @@ from aiohttp import http_exceptions
 from yarl import URL
 
 from ..settings import Upstream
+from . import pool
 
 __all__ = ["UpstreamError"]
 
@@ -75,71 +76,137 @@ def _classify(err: BaseException, upstream: Upstream, waited: float = 0.0, *,
               mid_body: bool = False) -> UpstreamError:
     """Name the failure: kind (the metric label), status and a one-line message.
 
-    ``waited``: seconds from the start of the upstream request to ``err``
-    (tells the pool wait from the connect timeout).  ``mid_body``: the
-    response head was already received.
+    ``err`` is a ``pool.PoolError`` (proxied requests) or one of aiohttp's
+    client errors (WebSocket handshakes).  ``waited``: seconds from the start
+    of the upstream request to ``err`` (tells aiohttp's pool wait from its
+    connect timeout).  ``mid_body``: the response head was already received.
     """
-    name = upstream.name
-    host, where = _host_port(upstream)
-    https = upstream.url.startswith("https:")
+    if isinstance(err, pool.PoolError):
+        return _classify_pool(err, upstream, mid_body)
     if isinstance(err, aiohttp.ClientConnectorDNSError):
-        reason = _fixed_text(getattr(err.os_error, "strerror", None) or "")
-        return UpstreamError("dns", 502, f"upstream name resolution failed: {host} does not resolve"
-                                         + (f" ({reason})" if reason else ""))
+        return _dns_failed(upstream, err.os_error)
     if isinstance(err, aiohttp.ClientConnectorCertificateError):
-        cert_error = err.certificate_error
-        reason = _fixed_text(getattr(cert_error, "verify_message", None) or getattr(cert_error, "reason", None) or "")
-        advice = (f"checked against upstreams.{name}.ca_file" if upstream.ca_file
-                  else f"if a private CA signed it, set upstreams.{name}.ca_file")
-        return UpstreamError("tls", 502, f"upstream TLS certificate verification failed: {where}"
-                                         + (f" ({reason})" if reason else "") + f"; {advice}")
+        return _certificate_failed(upstream, err.certificate_error)
     if isinstance(err, aiohttp.ClientSSLError):
-        reason = getattr(err.os_error, "reason", None) or ""
-        reason = reason if _SSL_REASON.fullmatch(reason) else ""
-        plain = f"; if it serves plain HTTP, use http:// in upstreams.{name}.url"
-        if reason in _NOT_TLS_REASONS:
-            return UpstreamError("tls", 502, f"upstream TLS handshake failed: {where} does not speak TLS ({reason})"
-                                             + plain)
-        # An alert (no common version or cipher, ...): it does speak TLS.
-        return UpstreamError("tls", 502, f"upstream TLS handshake failed: {where}"
-                                         + (f" ({reason})" if reason else plain))
+        return _handshake_failed(upstream, err.os_error)
     if isinstance(err, aiohttp.ClientConnectorError):
-        os_error = err.os_error
-        if isinstance(os_error, ConnectionRefusedError):
-            return UpstreamError("connect", 502, f"upstream refused the connection: {where}")
-        reason = _fixed_text(getattr(os_error, "strerror", None) or "")
-        return UpstreamError("connect", 502, f"upstream connection failed: {where}"
-                                             + (f" ({reason})" if reason else ""))
+        return _connect_failed(upstream, err.os_error)
     if isinstance(err, aiohttp.ConnectionTimeoutError):
-        budget = upstream.connect_timeout + upstream.read_timeout
-        if waited >= budget - 0.002:
+        if waited >= upstream.connect_timeout + upstream.read_timeout - 0.002:
             # aiohttp's ``connect`` timeout (pool wait, name resolution and
             # connect together) fired, not ``sock_connect``.
-            resolving = "" if _is_ip(host) else f", or resolving {host} took that long"
-            return UpstreamError("timeout", 504, f"upstream timed out: all max_connections "
-                                                 f"({upstream.max_connections}) to {where} stayed busy for "
-                                                 f"connect_timeout + read_timeout ({budget:g} s){resolving}")
-        what = " (TCP and TLS handshake)" if https else ""
-        return UpstreamError("timeout", 504, f"upstream timed out: connecting to {where}{what} took longer than "
-                                             f"connect_timeout ({upstream.connect_timeout:g} s)")
+            return _wait_timed_out(upstream)
+        return _connect_timed_out(upstream)
     if isinstance(err, aiohttp.SocketTimeoutError):
-        waiting = "no body data" if mid_body else "no response head"
-        return UpstreamError("timeout", 504, f"upstream timed out: {where} sent {waiting} within read_timeout "
-                                             f"({upstream.read_timeout:g} s)")
+        return _read_timed_out(upstream, mid_body)
     if isinstance(err, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        return UpstreamError("timeout", 504, f"upstream timed out: {where}")
-    before = "the end of the response" if mid_body else "a complete response head"
+        return UpstreamError("timeout", 504, f"upstream timed out: {_host_port(upstream)[1]}")
     if isinstance(err, aiohttp.ServerDisconnectedError):
-        return UpstreamError("reset", 502, f"upstream closed the connection: {where} closed it before {before}")
+        return _closed(upstream, False, mid_body)
     if isinstance(err, (aiohttp.ClientOSError, ConnectionResetError)):
-        how = "reset it" if getattr(err, "errno", None) == errno.ECONNRESET else "closed it"
-        return UpstreamError("reset", 502, f"upstream closed the connection: {where} {how} before {before}")
+        return _closed(upstream, getattr(err, "errno", None) == errno.ECONNRESET, mid_body)
     detail = "not valid HTTP/1.1"
     for cause in _causes(err):
         found = next((text for cls, text in _PROTOCOL_DETAILS if isinstance(cause, cls)), None)
         if found:
             detail = found
             break
+    return _invalid(upstream, detail)
+
+
+def _classify_pool(err: pool.PoolError, upstream: Upstream, mid_body: bool) -> UpstreamError:
+    if isinstance(err, pool.ResolveFailed):
+        return _dns_failed(upstream, err.os_error)
+    if isinstance(err, pool.TlsFailed):
+        if isinstance(err.ssl_error, ssl.SSLCertVerificationError):
+            return _certificate_failed(upstream, err.ssl_error)
+        return _handshake_failed(upstream, err.ssl_error)
+    if isinstance(err, pool.ConnectFailed):
+        return _connect_failed(upstream, err.os_error)
+    if isinstance(err, pool.WaitTimeout):
+        return _wait_timed_out(upstream)
+    if isinstance(err, pool.ConnectTimeout):
+        return _connect_timed_out(upstream)
+    if isinstance(err, pool.ReadTimeout):
+        return _read_timed_out(upstream, mid_body or err.mid_body)
+    if isinstance(err, pool.Closed):
+        return _closed(upstream, err.reset, mid_body or err.mid_body)
+    if isinstance(err, pool.Invalid):
+        return _invalid(upstream, err.detail)
+    return _invalid(upstream, "not valid HTTP/1.1")
+
+
+def _dns_failed(upstream: Upstream, os_error: BaseException | None) -> UpstreamError:
+    host, _ = _host_port(upstream)
+    reason = _fixed_text(getattr(os_error, "strerror", None) or "")
+    return UpstreamError("dns", 502, f"upstream name resolution failed: {host} does not resolve"
+                                     + (f" ({reason})" if reason else ""))
+
+
+def _certificate_failed(upstream: Upstream, cert_error: BaseException) -> UpstreamError:
+    name = upstream.name
+    _, where = _host_port(upstream)
+    reason = _fixed_text(getattr(cert_error, "verify_message", None) or getattr(cert_error, "reason", None) or "")
+    advice = (f"checked against upstreams.{name}.ca_file" if upstream.ca_file
+              else f"if a private CA signed it, set upstreams.{name}.ca_file")
+    return UpstreamError("tls", 502, f"upstream TLS certificate verification failed: {where}"
+                                     + (f" ({reason})" if reason else "") + f"; {advice}")
+
+
+def _handshake_failed(upstream: Upstream, ssl_error: BaseException | None) -> UpstreamError:
+    _, where = _host_port(upstream)
+    reason = getattr(ssl_error, "reason", None) or ""
+    reason = reason if _SSL_REASON.fullmatch(reason) else ""
+    plain = f"; if it serves plain HTTP, use http:// in upstreams.{upstream.name}.url"
+    if reason in _NOT_TLS_REASONS:
+        return UpstreamError("tls", 502, f"upstream TLS handshake failed: {where} does not speak TLS ({reason})"
+                                         + plain)
+    # An alert (no common version or cipher, ...): it does speak TLS.
+    return UpstreamError("tls", 502, f"upstream TLS handshake failed: {where}"
+                                     + (f" ({reason})" if reason else plain))
+
+
+def _connect_failed(upstream: Upstream, os_error: BaseException | None) -> UpstreamError:
+    _, where = _host_port(upstream)
+    if isinstance(os_error, ConnectionRefusedError):
+        return UpstreamError("connect", 502, f"upstream refused the connection: {where}")
+    reason = _fixed_text(getattr(os_error, "strerror", None) or "")
+    return UpstreamError("connect", 502, f"upstream connection failed: {where}"
+                                         + (f" ({reason})" if reason else ""))
+
+
+def _wait_timed_out(upstream: Upstream) -> UpstreamError:
+    host, where = _host_port(upstream)
+    budget = upstream.connect_timeout + upstream.read_timeout
+    resolving = "" if _is_ip(host) else f", or resolving {host} took that long"
+    return UpstreamError("timeout", 504, f"upstream timed out: all max_connections "
+                                         f"({upstream.max_connections}) to {where} stayed busy for "
+                                         f"connect_timeout + read_timeout ({budget:g} s){resolving}")
+
+
+def _connect_timed_out(upstream: Upstream) -> UpstreamError:
+    _, where = _host_port(upstream)
+    what = " (TCP and TLS handshake)" if upstream.url.startswith("https:") else ""
+    return UpstreamError("timeout", 504, f"upstream timed out: connecting to {where}{what} took longer than "
+                                         f"connect_timeout ({upstream.connect_timeout:g} s)")
+
+
+def _read_timed_out(upstream: Upstream, mid_body: bool) -> UpstreamError:
+    _, where = _host_port(upstream)
+    waiting = "no body data" if mid_body else "no response head"
+    return UpstreamError("timeout", 504, f"upstream timed out: {where} sent {waiting} within read_timeout "
+                                         f"({upstream.read_timeout:g} s)")
+
+
+def _closed(upstream: Upstream, reset: bool, mid_body: bool) -> UpstreamError:
+    _, where = _host_port(upstream)
+    before = "the end of the response" if mid_body else "a complete response head"
+    how = "reset it" if reset else "closed it"
+    return UpstreamError("reset", 502, f"upstream closed the connection: {where} {how} before {before}")
+
+
+def _invalid(upstream: Upstream, detail: str) -> UpstreamError:
+    _, where = _host_port(upstream)
     return UpstreamError("protocol", 502, f"upstream sent an invalid response: {where} ({detail})")
 
 
@@ -155,6 +222,8 @@ def _might_be_tls(err: BaseException) -> bool:
     """An http:// upstream hung up on the request, reset it, or answered
     something that is not a status line: what a TLS port does with
     plain HTTP (Python's ssl servers close or reset, others send an alert)."""
+    if isinstance(err, pool.PoolError):
+        return err.might_be_tls
     if isinstance(err, aiohttp.ServerDisconnectedError):
         return isinstance(err.message, str)  # no head begun (else the partial head it parsed)
     if isinstance(err, (aiohttp.ClientOSError, ConnectionResetError)):

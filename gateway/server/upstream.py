@@ -1,7 +1,11 @@
 """Stream requests to upstreams and responses back, untouched but for hop-by-hop headers.
 
-One keep-alive ``ClientSession`` per upstream (its own connection limit and
-timeouts).  Request bodies are buffered or streamed (``bodies``); responses
+Proxied requests go over the gateway's own keep-alive connection pool, one
+``pool.HostPool`` per upstream (its own connection limit and timeouts), with
+heads written and responses parsed by ``framing``; WebSocket upgrades go
+over an aiohttp ``ClientSession``.  A pooled connection that the upstream
+closed just as it was reused is retried once on a new connection, for
+bodiless idempotent requests only.  Request bodies are buffered or streamed (``bodies``); responses
 are streamed in chunks with backpressure, so a 1 GiB upload or download costs
 a few chunk buffers, not 1 GiB.  A client that reads nothing for
 ``listen.send_timeout`` is cut off.  Bodies pass byte for byte:
@@ -34,17 +38,15 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ..settings import Upstream
-from .bodies import BUFFERED, _BodyState, _Lease, _request_body
+from .bodies import BUFFERED, ClientBodyError, _BodyState, _Lease, _request_body
 from .diagnose import UpstreamError, _classify, _host_port, _might_be_tls, _speaks_tls
+from .framing import LAST_CHUNK, chunk, request_head
 from .headers import _response_headers, upstream_request_headers
+from .pool import Closed, Connection, HostPool, PoolError
 
 __all__ = ["ClientGone", "Decorate", "MidStreamFailure", "UpstreamPool"]
 
 log = logging.getLogger("gateway.proxy")  # the pre-split logger name (log lines show it)
-
-
-# Headers aiohttp's client would invent if the client did not send them.
-_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 
 
 Decorate = Callable[[int, CIMultiDict], None]
@@ -53,51 +55,58 @@ _TLS_PROBE_TTL = 30.0  # seconds a probe's answer is reused, per upstream
 
 
 class UpstreamPool:
-    """Client sessions for every configured upstream; create inside a running loop."""
+    """A ``pool.HostPool`` per configured upstream (proxied requests) and, made
+    when first needed, an aiohttp ``ClientSession`` (WebSocket upgrades);
+    create inside a running loop."""
 
     def __init__(self, upstreams: dict[str, Upstream]):
         self.upstreams = upstreams
         self.active = 0  # requests using this pool right now (a replaced pool waits for 0)
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._hosts: dict[str, HostPool] = {}
+        self._host_headers: dict[str, str] = {}  # upstream name: its Host header (preserve_host: false)
+        self._sessions: dict[str, aiohttp.ClientSession] = {}  # WebSockets only
         self._tls_probes: dict[str, tuple[float, asyncio.Task]] = {}  # upstream name: (expiry, probe)
         self._answered: dict[str, float] = {}  # upstream name: when a request last got a head (loop time)
         for name, upstream in upstreams.items():
+            url = URL(upstream.url)
+            host = url.raw_host or ""
             # https upstreams are always verified: against ca_file when given,
             # else the system's trust store.
+            tls = ssl.create_default_context(cafile=upstream.ca_file) if url.scheme == "https" else None
+            self._hosts[name] = HostPool(host, url.port, tls, max_connections=upstream.max_connections,
+                                         connect_timeout=upstream.connect_timeout,
+                                         read_timeout=upstream.read_timeout)
+            authority = f"[{host}]" if ":" in host else host
+            self._host_headers[name] = authority if url.is_default_port() else f"{authority}:{url.port}"
+
+    def _session(self, name: str) -> aiohttp.ClientSession:
+        session = self._sessions.get(name)
+        if session is None:
+            upstream = self.upstreams[name]
             tls = ssl.create_default_context(cafile=upstream.ca_file) if upstream.ca_file else True
-            connector = aiohttp.TCPConnector(
-                ssl=tls,
-                limit=upstream.max_connections,
-                limit_per_host=0,
-                ttl_dns_cache=10,
-                enable_cleanup_closed=False,
-            )
+            connector = aiohttp.TCPConnector(ssl=tls, limit=upstream.max_connections, limit_per_host=0,
+                                             ttl_dns_cache=10, enable_cleanup_closed=False)
             timeout = aiohttp.ClientTimeout(
                 total=None,
-                # Waiting for a free pooled connection plus connecting; bounded
-                # so a saturated pool cannot queue requests forever.
                 connect=upstream.connect_timeout + upstream.read_timeout,
                 sock_connect=upstream.connect_timeout,
                 sock_read=upstream.read_timeout,
-                # Exact deadlines (aiohttp rounds those over 5 s up to a whole
-                # second): when the error came tells which timeout fired.
-                ceil_threshold=float("inf"),
+                ceil_threshold=float("inf"),  # exact deadlines: when the error came tells which fired
             )
-            self._sessions[name] = aiohttp.ClientSession(
-                connector=connector,
-                timeout=timeout,
-                auto_decompress=False,
-                cookie_jar=aiohttp.DummyCookieJar(),  # never store upstream cookies
-                skip_auto_headers=("User-Agent",),
-            )
+            session = self._sessions[name] = aiohttp.ClientSession(
+                connector=connector, timeout=timeout, auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",))
+        return session
 
     async def close(self) -> None:
         for _, probe in self._tls_probes.values():
             probe.cancel()
+        for host in self._hosts.values():
+            host.close()
         for session in self._sessions.values():
             await session.close()
 
-    async def _upstream_error(self, upstream: Upstream, err: BaseException, waited: float) -> UpstreamError:
+    async def _upstream_error(self, upstream: Upstream, err: BaseException, waited: float = 0.0) -> UpstreamError:
         """``_classify``, and for an http:// upstream that hung up without a
         head (or answered no status line), whether its port speaks TLS: the
         only way to tell ``http://`` pointed at a TLS port from a crash."""
@@ -183,93 +192,207 @@ class UpstreamPool:
         lease: _Lease,
     ) -> web.StreamResponse:
         upstream = self.upstreams[upstream_name]
-        session = self._sessions[upstream_name]
-        incoming = request.headers
-        headers = upstream_request_headers(request, upstream, request_id, trusted_proxies=trusted_proxies)
-        skip = [name for name in _AUTO_HEADERS if name not in incoming]
-
-        body = None
         body_state = _BodyState()
+        body = None
         if request.body_exists:
             body = await _request_body(request, upstream, body_state, lease, max_body_size, body_timeout)
+        head, chunked = self._request_head(request, target, upstream_name, request_id, trusted_proxies, body)
+        conn, reader, sender = await self._exchange(upstream, request.method, head, body, chunked, body_state)
+        try:
+            return await self._relay(request, upstream, conn, reader, decorate)
+        finally:
+            if sender is not None and not sender.done():
+                # The upstream answered before it had the whole body (a 404,
+                # 401 or 413 sent early, or a view that ignores the body): the
+                # rest may still be in flight, so the connection is closed.
+                conn.abort()
+                await _stop(sender)
+            self._hosts[upstream_name].release(conn)
 
-        url = URL(upstream.url + target, encoded=True)
+    def _request_head(self, request: web.BaseRequest, target: str, upstream_name: str, request_id: str | None,
+                      trusted_proxies: tuple, body) -> tuple[bytes, bool]:
+        """The request head for the upstream, framed for ``body`` (None, bytes or
+        a stream), with ``body`` itself appended when it is bytes; and whether
+        the (streamed) body goes chunked."""
+        method = request.method
+        chunked = False
+        headers = upstream_request_headers(request, self.upstreams[upstream_name], request_id,
+                                           trusted_proxies=trusted_proxies)
+        if "Host" not in headers:  # preserve_host: false, or an HTTP/1.0 client that sent none
+            headers["Host"] = self._host_headers[upstream_name]
+        if body is None:
+            if method not in _BODILESS_METHODS and "Content-Length" not in headers:
+                headers["Content-Length"] = "0"  # RFC 9110 8.6: a POST without a body says so
+        elif "Content-Length" not in headers:
+            if type(body) is bytes:
+                headers["Content-Length"] = str(len(body))  # a chunked upload, buffered whole
+            else:
+                headers["Transfer-Encoding"] = "chunked"
+                chunked = True
+        try:
+            head = request_head(method, target, list(headers.items()))
+        except ValueError:
+            raise ClientBodyError(400, "a header that cannot be forwarded") from None
+        return (head + body if type(body) is bytes else head), chunked
+
+    async def _exchange(self, upstream: Upstream, method: str, head: bytes, body, chunked: bool,
+                        body_state: _BodyState):
+        """Send the request on a pooled connection and read the response head:
+        (connection, its reader, the task still sending a streamed body or None)."""
+        host = self._hosts[upstream.name]
         loop = asyncio.get_running_loop()
         started = loop.time()
-        try:
-            upstream_response = await session.request(
-                request.method,
-                url,
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-                skip_auto_headers=skip,
-                compress=None,
-                chunked=None,
-            )
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
-            if body_state.error is not None:
-                raise body_state.error from err
-            raise await self._upstream_error(upstream, err, loop.time() - started) from err
-        self._answered[upstream_name] = started
-        if upstream_response.status == 101:
+        read_timeout = upstream.read_timeout
+        streamed = body is not None and type(body) is not bytes
+        # A stale pooled connection (closed by the upstream as it was reused)
+        # is retried once on a new one, for requests that are idempotent and
+        # have no body: those cannot have been half-done.
+        may_retry = body is None and method in _IDEMPOTENT_METHODS
+        fresh = False
+        while True:
+            conn = None if fresh else host.take_idle()
+            try:
+                if conn is None:
+                    conn = await host.acquire(fresh)
+            except PoolError as err:
+                raise await self._upstream_error(upstream, err, loop.time() - started) from err
+            reused = conn.uses > 0
+            conn.begin(head_only=method == "HEAD")
+            sender = None
+            try:
+                conn.write(head)
+                if streamed:
+                    sender = loop.create_task(_send_body(conn, body, chunked, read_timeout))
+                reader = await conn.head(read_timeout, _Progress(body_state) if streamed else None)
+            except BaseException as err:
+                conn.abort()
+                host.release(conn)
+                if sender is not None:
+                    await _stop(sender)
+                if not isinstance(err, PoolError):
+                    raise
+                if body_state.error is not None:
+                    raise body_state.error from err
+                if may_retry and reused and isinstance(err, Closed) and not err.mid_body and not conn.got_bytes:
+                    may_retry = False
+                    fresh = True
+                    log.debug("upstream %s closed a pooled connection as it was reused: retrying once",
+                              upstream.name)
+                    continue
+                raise await self._upstream_error(upstream, err, loop.time() - started) from err
+            self._answered[upstream.name] = started
+            return conn, reader, sender
+
+    async def _relay(self, request: web.BaseRequest, upstream: Upstream, conn: Connection, reader,
+                     decorate: Decorate) -> web.StreamResponse:
+        """Stream the upstream's response (head read on ``reader``) to the client."""
+        status = reader.status
+        if status == 101:
             # Only a WebSocket handshake asks for an upgrade, and those take
             # forward_websocket: a 101 here would leave a tunnel the gateway
             # never judged (RFC 9110 15.2.2: only in answer to Upgrade).
-            upstream_response.close()
-            raise UpstreamError("protocol", 502, f"upstream {upstream_name} switched protocols (101) on a request "
+            conn.abort()
+            raise UpstreamError("protocol", 502, f"upstream {upstream.name} switched protocols (101) on a request "
                                                  "that asked for no upgrade")
+        response_headers = _response_headers(reader.raw_headers)
+        decorate(status, response_headers)
+        response = _ProxiedResponse(status=status, reason=reader.reason,
+                                    _real_headers=response_headers)  # aiohttp 3.14 private kwarg: no-copy hand-over
+        # aiohttp picks the framing: chunked on HTTP/1.1 without a length,
+        # close-delimited on HTTP/1.0, none for HEAD, 1xx, 204 and 304.
+        try:
+            await response.prepare(request)
+        except (ConnectionError, aiohttp.ClientConnectionError) as err:
+            log.debug("client closed the connection before the response head")
+            conn.abort()
+            raise ClientGone(response) from err
+        read_timeout = upstream.read_timeout
+        while True:
+            try:
+                chunk = await conn.read(read_timeout)
+            except PoolError as err:
+                # Too late for a status: cut the client connection so it
+                # sees a truncated body rather than a complete-looking one.
+                error = _classify(err, upstream, mid_body=True)
+                log.warning("upstream %s failed mid-response: %s", upstream.name, error)
+                if request.transport is not None:
+                    request.transport.abort()
+                raise MidStreamFailure(error, response) from err
+            if not chunk:
+                break
+            try:
+                # A client that stops reading is cut off after
+                # listen.send_timeout by its connection's watchdog
+                # (listener._GuardedHandler): this write then fails.
+                await response.write(chunk)
+            except (ConnectionError, aiohttp.ClientConnectionError) as err:
+                log.debug("client closed the connection mid-response")
+                conn.abort()  # the rest of the response is not read: never pooled
+                raise ClientGone(response) from err
+        try:
+            await response.write_eof()
+        except (ConnectionError, aiohttp.ClientConnectionError) as err:
+            raise ClientGone(response) from err
+        return response
 
-        if body is not None and not body_state.done:
-            # The upstream answered before it had the whole body (a 404, 401
-            # or 413 sent early, or a view that ignores the body): the rest of
-            # the body may still be in flight to it, so this connection must
-            # never carry another request.  (aiohttp 3.14 also closes it when
-            # it cancels the unfinished body write; this does not rely on it.)
-            connection = upstream_response.connection
-            if connection is not None and connection.protocol is not None:
-                connection.protocol.force_close()
-        async with upstream_response:
-            response_headers = _response_headers(upstream_response.raw_headers)
-            decorate(upstream_response.status, response_headers)
-            response = _ProxiedResponse(status=upstream_response.status, reason=upstream_response.reason,
-                                        _real_headers=response_headers)  # aiohttp 3.14 private kwarg: no-copy hand-over
-            # aiohttp picks the framing: chunked on HTTP/1.1 without a length,
-            # close-delimited on HTTP/1.0, none for HEAD, 1xx, 204 and 304.
-            try:
-                await response.prepare(request)
-            except (ConnectionError, aiohttp.ClientConnectionError) as err:
-                log.debug("client closed the connection before the response head")
-                raise ClientGone(response) from err
-            content = upstream_response.content
-            while True:
-                try:
-                    chunk = await content.readany()
-                except (aiohttp.ClientError, asyncio.TimeoutError) as err:
-                    # Too late for a status: cut the client connection so it
-                    # sees a truncated body rather than a complete-looking one.
-                    error = _classify(err, upstream, mid_body=True)
-                    log.warning("upstream %s failed mid-response: %s", upstream_name, error)
-                    if request.transport is not None:
-                        request.transport.abort()
-                    raise MidStreamFailure(error, response) from err
-                if not chunk:
-                    break
-                try:
-                    # A client that stops reading is cut off after
-                    # listen.send_timeout by its connection's watchdog
-                    # (listener._GuardedHandler): this write then fails.
-                    await response.write(chunk)
-                except (ConnectionError, aiohttp.ClientConnectionError) as err:
-                    log.debug("client closed the connection mid-response")
-                    upstream_response.close()  # the rest of the response is not read: never pooled
-                    raise ClientGone(response) from err
-            try:
-                await response.write_eof()
-            except (ConnectionError, aiohttp.ClientConnectionError) as err:
-                upstream_response.close()
-                raise ClientGone(response) from err
-            return response
+
+# RFC 9110 9.2.2; CONNECT is never proxied.
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+# Methods whose requests announce no empty body (as aiohttp's client did).
+_BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "CONNECT"})
+
+
+class _Progress:
+    """Whether a streamed request body moved since last asked (the upstream is still reading it)."""
+
+    __slots__ = ("_state", "_seen")
+
+    def __init__(self, state: _BodyState) -> None:
+        self._state = state
+        self._seen = 0
+
+    def __call__(self) -> bool:
+        sent = self._state.sent
+        moved = sent != self._seen and not self._state.done
+        self._seen = sent
+        return moved
+
+
+async def _send_body(conn: Connection, body, chunked: bool, timeout: float) -> None:
+    """Write a streamed request body (``bodies._stream_body``) to ``conn``,
+    waiting for the socket to take each part (at most ``timeout`` each).
+
+    Any failure closes the connection, which wakes the request waiting for
+    the response head; the client's own failures are on its ``_BodyState``.
+    """
+    try:
+        async for data in body:
+            if conn.closed:
+                return  # the upstream went away: the head's waiter says how
+            conn.write(chunk(data) if chunked else data)
+            if conn.write_paused:
+                await conn.drain(timeout)
+        if chunked and not conn.closed:
+            conn.write(LAST_CHUNK)
+    except PoolError:
+        conn.abort()
+    except asyncio.CancelledError:
+        conn.abort()
+        raise
+    except Exception:  # noqa: BLE001 - the client's body failed (_BodyState says how) or did not match its length
+        conn.abort()
+    finally:
+        await body.aclose()
+
+
+async def _stop(task: asyncio.Task) -> None:
+    """Cancel ``task`` and wait for it to end (its error was handled inside it)."""
+    if not task.done():
+        task.cancel()
+    try:
+        await task
+    except BaseException:  # noqa: BLE001 - cancelled or failed: either way over
+        pass
 
 
 _WS_HANDSHAKE = frozenset({
@@ -293,7 +416,7 @@ async def _pump(source, sink, on_close) -> None:
 async def _forward_websocket(pool: UpstreamPool, request: web.BaseRequest, upstream_name: str,
                              request_id: str | None, trusted_proxies: tuple) -> web.StreamResponse:
     upstream = pool.upstreams[upstream_name]
-    session = pool._sessions[upstream_name]
+    session = pool._session(upstream_name)
     # The client library makes its own handshake (key, version, extensions, protocols).
     headers = upstream_request_headers(request, upstream, request_id, also_drop=_WS_HANDSHAKE,
                                        trusted_proxies=trusted_proxies)
