@@ -21,6 +21,8 @@ given) the connection closing.  A response to HEAD ends with its head, as do
 
 from __future__ import annotations
 
+import re
+
 import httptools
 
 __all__ = ["LAST_CHUNK", "MAX_HEADERS", "MAX_HEAD_BYTES", "BadResponse", "ResponseReader", "chunk", "request_head"]
@@ -32,6 +34,10 @@ MAX_HEAD_BYTES = 128 * 1024
 MAX_HEADERS = 128
 
 LAST_CHUNK = b"0\r\n\r\n"
+
+# Control characters llhttp lets through in a reason phrase (aiohttp's writer
+# would refuse them when passing the status line on): the response is refused.
+_REASON_CTL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class BadResponse(Exception):
@@ -83,7 +89,7 @@ class ResponseReader:
 
     __slots__ = ("_sink", "_parser", "_head_only", "_head_bytes", "_header_bytes", "status", "reason", "version",
                  "raw_headers", "headed", "complete", "keep_alive", "close_delimited", "extra", "_framed",
-                 "__weakref__")
+                 "_te_chunked", "_since_body", "_reason", "__weakref__")
 
     def __init__(self, sink, *, head_only: bool = False) -> None:
         """``head_only``: the request was HEAD, so the response has no body whatever its headers say."""
@@ -94,6 +100,7 @@ class ResponseReader:
         self._header_bytes = 0
         self.status = 0
         self.reason = ""
+        self._reason = b""  # the reason phrase's bytes as they arrive
         self.version = "1.1"
         self.raw_headers: list[tuple[bytes, bytes]] = []
         self.headed = False  # the final (non-1xx) head was read
@@ -101,7 +108,9 @@ class ResponseReader:
         self.keep_alive = False
         self.close_delimited = False
         self.extra = False
-        self._framed = False  # Content-Length or Transfer-Encoding seen
+        self._framed = False  # Content-Length seen
+        self._te_chunked = False  # Transfer-Encoding seen, its last coding chunked
+        self._since_body = 0  # bytes fed after the head since the last body bytes (chunk lines, trailers)
 
     # -- fed by the connection ------------------------------------------------
 
@@ -111,6 +120,8 @@ class ResponseReader:
             return
         if not self.headed:
             self._head_bytes += len(data)
+        else:
+            self._since_body += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as err:
@@ -131,9 +142,14 @@ class ResponseReader:
                 reason = str(err).lower()
                 bad_header = "header" in reason and "content-length" not in reason
                 raise BadResponse("invalid header" if bad_header else "not valid HTTP/1.1") from None
-            raise BadResponse("bad chunked body" if self._chunked() else "not valid HTTP/1.1") from None
-        if not self.headed and self._head_bytes > MAX_HEAD_BYTES:
-            raise BadResponse("response head too large")
+            raise BadResponse("bad chunked body" if self._te_chunked else "not valid HTTP/1.1") from None
+        if not self.headed:
+            if self._head_bytes > MAX_HEAD_BYTES:
+                raise BadResponse("response head too large")
+        elif self._since_body > MAX_HEAD_BYTES and not self.complete:
+            # Trailers (or chunk lines) without end: llhttp holds a trailer's
+            # value whole until its line ends.
+            raise BadResponse("response trailers too large")
 
     def finish(self) -> bool:
         """The connection closed: whether the response is complete (a close-delimited body ends here)."""
@@ -151,9 +167,6 @@ class ResponseReader:
         self._parser = None
         self._sink = None
 
-    def _chunked(self) -> bool:
-        return any(name.lower() == b"transfer-encoding" for name, _ in self.raw_headers)
-
     # -- httptools callbacks ----------------------------------------------------
 
     def on_message_begin(self) -> None:
@@ -165,8 +178,10 @@ class ResponseReader:
 
     def on_status(self, reason: bytes) -> None:
         # Called once per piece of the reason phrase when it spans two reads.
+        if _REASON_CTL.search(reason):
+            raise BadResponse("bad status line")
         self.status = self._parser.get_status_code()
-        self.reason += reason.decode("latin-1")
+        self._reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.headed:
@@ -182,7 +197,13 @@ class ResponseReader:
         headers.append((name, value.rstrip(b" \t")))
         if not self._framed:
             lower = name.lower()
-            self._framed = lower == b"content-length" or lower == b"transfer-encoding"
+            if lower == b"content-length":
+                self._framed = True
+            elif lower == b"transfer-encoding":
+                # A Transfer-Encoding whose last coding is not chunked reads
+                # until the connection closes (RFC 9112 6.3), as llhttp does;
+                # the last such header decides.
+                self._te_chunked = value.rsplit(b",", 1)[-1].strip(b" \t").lower() == b"chunked"
 
     def on_headers_complete(self) -> None:
         status = self.status = self._parser.get_status_code()
@@ -191,13 +212,15 @@ class ResponseReader:
             # head follows.  The gateway sent no Expect, and passes on none.
             self.raw_headers = []
             self._framed = False
+            self._te_chunked = False
             self._header_bytes = 0
             self.status = 0
-            self.reason = ""
+            self._reason = b""
             return
         self.headed = True
+        self.reason = self._reason.decode("utf-8", "surrogateescape")
         self.version = self._parser.get_http_version()
-        self.close_delimited = not (self._framed or self._head_only or status in (204, 304))
+        self.close_delimited = not (self._framed or self._te_chunked or self._head_only or status in (204, 304))
         self._sink.on_head()
         if self._head_only:
             # llhttp cannot be told the request was HEAD: it would wait for a
@@ -209,6 +232,11 @@ class ResponseReader:
             raise _Stop
 
     def on_body(self, body: bytes) -> None:
+        if not self.headed:
+            # llhttp reads a body for a 1xx other than 100-103 when it is
+            # framed: not a body of the final response, and not allowed.
+            raise BadResponse("an interim (1xx) response with a body")
+        self._since_body = 0
         self._sink.on_body(body)
 
     def on_message_complete(self) -> None:

@@ -107,7 +107,7 @@ class Connection(asyncio.Protocol):
     """One connection to the upstream, carrying one exchange at a time."""
 
     __slots__ = ("_pool", "_counted", "_loop", "transport", "_reader", "_waiter", "_chunks", "_buffered", "_paused",
-                 "_write_paused", "_drainer", "_error", "_got_bytes", "closed", "uses", "idle_since")
+                 "_write_paused", "_drainer", "_error", "_got_bytes", "closed", "spoiled", "uses", "idle_since")
 
     def __init__(self, pool: HostPool) -> None:
         self._pool = pool
@@ -124,6 +124,7 @@ class Connection(asyncio.Protocol):
         self._error: PoolError | None = None
         self._got_bytes = False  # any byte of this exchange's response
         self.closed = False
+        self.spoiled = False  # the request was not sent in full: never reused
         self.uses = 0  # exchanges begun on this connection
         self.idle_since = 0.0
 
@@ -151,7 +152,9 @@ class Connection(asyncio.Protocol):
         aborted = self.closed  # closed by the gateway: a close-delimited body is cut, not complete
         self.closed = True
         reader = self._reader
-        if reader is not None and not reader.complete and (aborted or self._error is not None or not reader.finish()):
+        # A close-delimited body ends with a clean close only: a reset cuts it.
+        if reader is not None and not reader.complete and (aborted or exc is not None or self._error is not None
+                                                           or not reader.finish()):
             reset = isinstance(exc, ConnectionResetError) or getattr(exc, "errno", None) == errno.ECONNRESET
             self._fail(Closed(reset=reset, head_begun=self._got_bytes, mid_body=reader.headed))
         self._pool._lost(self)
@@ -208,15 +211,26 @@ class Connection(asyncio.Protocol):
     def write_paused(self) -> bool:
         return self._write_paused
 
-    async def drain(self, timeout: float) -> None:
-        """Wait until the socket takes more (bounded by ``timeout``: an upstream that reads none of the body)."""
+    async def drain(self, timeout: float) -> bool:
+        """Wait until the socket takes more, at most ``timeout`` (an upstream that
+        reads none of the body): False when it did not.
+
+        Before the response head, that fails the exchange (ReadTimeout).  After
+        it the upstream has answered without reading the rest, and its answer
+        may still be arriving: the connection is only spoiled (never reused),
+        and the caller stops sending.
+        """
         if not self._write_paused or self.closed:
-            return
+            return True
         drainer = self._drainer = self._loop.create_future()
         timer = self._loop.call_later(timeout, _expire, drainer)
         try:
             await drainer
+            return True
         except _Expired:
+            if self._reader is not None and self._reader.headed:
+                self.spoiled = True
+                return False
             error = ReadTimeout(mid_body=False)
             self._fail(error, close=True)
             raise error from None
@@ -241,29 +255,40 @@ class Connection(asyncio.Protocol):
     async def read(self, timeout: float) -> bytes:
         """The next body bytes, b"" at the end of the body; each wait bounded by ``timeout``."""
         while True:
-            chunks = self._chunks
-            if chunks:
-                if len(chunks) == 1:
-                    data = chunks.popleft()
-                else:
-                    data = b"".join(chunks)
-                    chunks.clear()
-                self._buffered -= len(data)
-                if self._paused and self._buffered < _LOW_WATER and not self.closed:
-                    self._paused = False
-                    self.transport.resume_reading()
-                return data
+            if self._chunks:
+                return self.take()
             if self._reader.complete:
                 return b""
             if self._error is not None:
                 raise self._error
             await self._wait(timeout, mid_body=True)
 
+    def take(self) -> bytes:
+        """The body bytes received so far and not yet read (b"" if none), without waiting."""
+        chunks = self._chunks
+        if not chunks:
+            return b""
+        if len(chunks) == 1:
+            data = chunks.popleft()
+        else:
+            data = b"".join(chunks)
+            chunks.clear()
+        self._buffered -= len(data)
+        if self._paused and self._buffered < _LOW_WATER and not self.closed:
+            self._paused = False
+            self.transport.resume_reading()
+        return data
+
+    @property
+    def complete(self) -> bool:
+        """The whole response has arrived (its body may still be buffered here)."""
+        return self._reader.complete
+
     @property
     def reusable(self) -> bool:
         """The exchange is complete, framed, and nothing of it is left unsent or unread."""
         reader = self._reader
-        return (not self.closed and self._error is None and reader is not None and reader.complete
+        return (not self.closed and not self.spoiled and self._error is None and reader is not None and reader.complete
                 and reader.keep_alive and not reader.extra and not self._chunks
                 and not self.transport.get_write_buffer_size())
 
@@ -273,6 +298,9 @@ class Connection(asyncio.Protocol):
         if reader is not None:
             reader.close()  # breaks reader <-> parser <-> connection: no garbage cycle per request
             self._reader = None
+        # A failed exchange's error holds a traceback whose frames hold this
+        # connection: dropped, so no cycle is left for the collector.
+        self._error = None
         self.idle_since = self._loop.time()
 
     def abort(self) -> None:

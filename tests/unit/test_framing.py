@@ -162,7 +162,7 @@ def test_repeated_headers_kept_in_order():
 def test_non_ascii_reason_and_values_pass_as_bytes():
     reader, _ = both(b"HTTP/1.1 200 \xc3\x96K\r\nX-N: caf\xc3\xa9\r\nContent-Length: 0\r\n\r\n")
     assert reader.raw_headers[0] == (b"X-N", b"caf\xc3\xa9")
-    assert reader.reason == "\xc3\x96K"  # latin-1, as the bytes were
+    assert reader.reason == "ÖK"  # UTF-8 (surrogateescape), as aiohttp's server reads requests
 
 
 # -- what strict parsing refuses -------------------------------------------------------
@@ -282,3 +282,50 @@ def test_what_we_frame_parses_back():
     reader, events = both(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
     assert events[1] == b"".join(bytes([65 + i]) * (i * 37 + 1) for i in range(20))
     assert reader.complete and reader.keep_alive
+
+
+# -- found by review: each failed before its fix ---------------------------------------
+
+
+def test_trailers_without_end_are_capped():
+    stream = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: "
+    sink = Sink()
+    reader = ResponseReader(sink)
+    reader.feed(stream)
+    with pytest.raises(BadResponse) as err:
+        for _ in range(framing.MAX_HEAD_BYTES // 4096 + 2):
+            reader.feed(b"a" * 4096)
+    assert err.value.detail == "response trailers too large"
+    assert sink.events == ["head", b"hello"]
+
+
+def test_a_long_chunked_body_is_not_mistaken_for_trailers():
+    body = b"".join(chunk(b"x" * 1000) for _ in range(1000)) + framing.LAST_CHUNK
+    reader, events = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+    assert reader.complete and events[1] == b"x" * 1_000_000
+
+
+def test_an_interim_answer_with_a_body_is_refused_not_passed_off_as_the_body():
+    bad = refused(b"HTTP/1.1 150 Odd\r\nContent-Length: 7\r\n\r\nINJECT!HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+    assert bad.detail == "an interim (1xx) response with a body"
+
+
+@pytest.mark.parametrize("coding", [b"gzip", b"chunked, gzip", b"xchunked"])
+def test_a_transfer_coding_not_ending_in_chunked_reads_until_close(coding):
+    reader, events = both(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: " + coding + b"\r\n\r\nabcdef", eof=True)
+    assert reader.close_delimited and reader.complete and events == ["head", b"abcdef", "complete"]
+
+
+def test_chunked_after_another_coding_is_framed():
+    reader, events = both(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+    assert not reader.close_delimited and reader.complete and events == ["head", b"abc", "complete"]
+
+
+@pytest.mark.parametrize("reason", [b"O\x7fK", b"O\x0bK", b"O\x00K"])
+def test_control_characters_in_the_reason_are_refused(reason):
+    refused(b"HTTP/1.1 200 " + reason + b"\r\nContent-Length: 0\r\n\r\n")
+
+
+def test_tab_in_the_reason_is_allowed():
+    reader, _ = both(b"HTTP/1.1 200 O\tK\r\nContent-Length: 0\r\n\r\n")
+    assert reader.reason == "O\tK"
