@@ -142,19 +142,22 @@ def is_trusted(peer: str, networks: tuple) -> bool:
 
 def _response_headers(raw_headers) -> CIMultiDict:
     """The upstream's response headers to pass on: all but hop-by-hop ones
-    (including those its Connection names) and Proxy-*.  Byte-faithful for
-    ASCII: names and values are taken from the raw bytes, as latin-1."""
+    (including those its Connection names) and Proxy-*.  Names and values are
+    decoded from the raw bytes as UTF-8 with surrogateescape, as aiohttp's
+    server decodes requests: ``upstream._relay_written`` encodes them back
+    byte for byte; aiohttp's writer (the ``_ProxiedResponse`` cases) keeps
+    UTF-8 as sent and drops bytes that are not UTF-8."""
     kept = []
     named: set[str] | None = None
     for raw_name, raw_value in raw_headers:
-        name = raw_name.decode("latin-1")
+        name = raw_name.decode("utf-8", "surrogateescape")
         lower = name.lower()
         if lower in _HOP_BY_HOP or lower.startswith("proxy-"):
             if lower == "connection":
                 named = named or set()
-                named.update(t.strip().lower() for t in raw_value.decode("latin-1").split(","))
+                named.update(t.strip().lower() for t in raw_value.decode("utf-8", "surrogateescape").split(","))
             continue
-        kept.append((name, raw_value.decode("latin-1")))
+        kept.append((name, raw_value.decode("utf-8", "surrogateescape")))
     if named:
         kept = [(name, value) for name, value in kept if name.lower() not in named]
     return CIMultiDict(kept)

@@ -33,7 +33,9 @@ import ssl
 from collections.abc import Callable
 
 import aiohttp
-from aiohttp import web
+from aiohttp import HttpVersion11, web
+from aiohttp.helpers import rfc822_formatted_time
+from aiohttp.http import SERVER_SOFTWARE
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -296,6 +298,10 @@ class UpstreamPool:
                                                  "that asked for no upgrade")
         response_headers = _response_headers(reader.raw_headers)
         decorate(status, response_headers)
+        if (status >= 200 and status != 204 and status != 304 and request.version == HttpVersion11
+                and request.keep_alive and request.method != "HEAD" and "Content-Length" in response_headers):
+            # The common case: written here, head and body in one send.
+            return await _relay_written(request, upstream, conn, status, reader.reason, response_headers)
         response = _ProxiedResponse(status=status, reason=reader.reason,
                                     _real_headers=response_headers)  # aiohttp 3.14 private kwarg: no-copy hand-over
         # aiohttp picks the framing: chunked on HTTP/1.1 without a length,
@@ -336,6 +342,71 @@ class UpstreamPool:
         return response
 
 
+async def _relay_written(request: web.BaseRequest, upstream: Upstream, conn: Connection, status: int, reason: str,
+                         headers: CIMultiDict) -> _WrittenResponse:
+    """Relay a Content-Length-framed response to an HTTP/1.1 keep-alive client
+    by writing its bytes to the client's transport directly.
+
+    What aiohttp's StreamResponse would send for it, byte for byte but for
+    header bytes that are not UTF-8, passed on as the upstream sent them: the
+    same head (its Date and Server added when the upstream sent none, no
+    Connection header, the body's length as given), the body as it arrives,
+    waiting while the client does not read.  The head goes out with the body
+    bytes already here in one send; a StreamResponse sends its head alone
+    first, and the sends were a tenth of a proxied request's time
+    (bench/RESULTS.md).  Every other case (HEAD, 204 and 304, HTTP/1.0,
+    ``Connection: close``, a body of unknown length) takes ``_ProxiedResponse``.
+    """
+    response = _WrittenResponse(status, reason, headers)
+    if "Date" not in headers:
+        headers["Date"] = rfc822_formatted_time()
+    if "Server" not in headers:
+        headers["Server"] = SERVER_SOFTWARE
+    text = f"HTTP/1.1 {status} {reason}\r\n" + "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
+    lines = len(headers) + 1
+    if text.count("\n") != lines or text.count("\r") != lines:
+        # The parser let no CR or LF through, and the gateway adds none: a
+        # bug, answered as the upstream's fault rather than sent.
+        conn.abort()
+        raise UpstreamError("protocol", 502, f"upstream {upstream.name} sent a header the gateway cannot pass on")
+    head = text.encode("utf-8", "surrogateescape") + b"\r\n"  # the upstream's bytes (headers._response_headers)
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        conn.abort()
+        raise ClientGone(response)
+    data = conn.take()
+    transport.write(head + data if data else head)
+    sent = len(head) + len(data)
+    protocol = request.protocol
+    read_timeout = upstream.read_timeout
+    try:
+        while True:
+            if protocol.writing_paused:
+                # The client is not reading as fast: wait (cut off after
+                # listen.send_timeout by listener._GuardedHandler's watchdog).
+                await request.writer.drain()
+            try:
+                data = await conn.read(read_timeout)
+            except PoolError as err:
+                error = _classify(err, upstream, mid_body=True)
+                log.warning("upstream %s failed mid-response: %s", upstream.name, error)
+                transport.abort()
+                raise MidStreamFailure(error, response) from err
+            if not data:
+                break
+            if transport.is_closing():
+                raise ConnectionResetError("the client closed the connection")
+            transport.write(data)
+            sent += len(data)
+    except (ConnectionError, aiohttp.ClientConnectionError) as err:
+        log.debug("client closed the connection mid-response")
+        conn.abort()  # the rest of the response is not read: never pooled
+        response._body_length = sent
+        raise ClientGone(response) from err
+    response._body_length = sent
+    return response
+
+
 # RFC 9110 9.2.2; CONNECT is never proxied.
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 # Methods whose requests announce no empty body (as aiohttp's client did).
@@ -370,8 +441,8 @@ async def _send_body(conn: Connection, body, chunked: bool, timeout: float) -> N
             if conn.closed:
                 return  # the upstream went away: the head's waiter says how
             conn.write(chunk(data) if chunked else data)
-            if conn.write_paused:
-                await conn.drain(timeout)
+            if conn.write_paused and not await conn.drain(timeout):
+                return  # answered already, and reads no more of the body: the connection is spoiled
         if chunked and not conn.closed:
             conn.write(LAST_CHUNK)
     except PoolError:
@@ -468,6 +539,33 @@ class _ProxiedResponse(web.StreamResponse):
         await super()._prepare_headers()
         if not had_type:
             self._headers.popall("Content-Type", None)
+
+
+# aiohttp private API (checked against aiohttp 3.14; tests/unit/test_aiohttp_hooks.py fails when it moves):
+# the underscore attributes this class sets.
+class _WrittenResponse(web.StreamResponse):
+    """A response ``_relay_written`` wrote to the transport itself: aiohttp's
+    ``prepare`` and ``write_eof`` after the handler have nothing left to do.
+
+    Not StreamResponse.__init__ (a header dict and a reason lookup this
+    answer never uses): what aiohttp and RequestFlow._finish read of a
+    response (status, keep_alive, prepared, body_length, headers) is set
+    here or a class default of StreamResponse.
+    """
+
+    def __init__(self, status: int, reason: str, headers: CIMultiDict) -> None:
+        self._status = status
+        self._reason = reason
+        self._state = {}
+        self._headers = headers
+        self._keep_alive = True
+        self._eof_sent = True  # prepared: the relay writes every byte
+
+    async def prepare(self, request: web.BaseRequest):
+        return None
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        return None
 
 
 class ClientGone(Exception):

@@ -35,7 +35,7 @@ HOOKS = [
 HANDLER_ATTRIBUTES = ["_manager", "_loop", "_request_count", "_messages", "_upgraded", "_payload_parser",
                       "_force_close", "_current_request"]
 SERVER_ATTRIBUTES = ["_connections", "_kwargs", "_loop"]
-RESPONSE_ATTRIBUTES = ["_status", "_reason", "_state", "_headers", "_eof_sent", "_keep_alive"]
+RESPONSE_ATTRIBUTES = ["_status", "_reason", "_state", "_headers", "_eof_sent", "_keep_alive", "_body_length"]
 
 
 def _fail(what: str) -> None:
