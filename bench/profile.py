@@ -106,7 +106,8 @@ def summarise(stacks: list[tuple[list[str], int]], top: int) -> str:
     return "\n".join(out)
 
 
-def profile_one(env: Env, key: str, duration: int, rate: int, out: Path, svg: bool, top: int = 25) -> str:
+def profile_one(env: Env, key: str, duration: int, rate: int, out: Path, svg: bool, top: int = 25,
+                lines: bool = False) -> str:
     server = env.get(_SERVER[key])
     upstream = env.get("upstream")  # noqa: F841 - running for S2/S5; idle for S1
     request = _request(key, env)
@@ -124,8 +125,8 @@ def profile_one(env: Env, key: str, duration: int, rate: int, out: Path, svg: bo
     time.sleep(1.5)
     raw = out / f"profile-{key.lower()}.txt"
     spy = pinned([shutil.which("py-spy") or "py-spy", "record", "--pid", str(server.pid), "--duration",
-                  str(duration), "--rate", str(rate), "--format", "raw", "--function", "--nonblocking",
-                  "-o", str(raw)], env.client_cpus)
+                  str(duration), "--rate", str(rate), "--format", "raw",
+                  *(() if lines else ("--function",)), "--nonblocking", "-o", str(raw)], env.client_cpus)
     subprocess.run(spy, check=True, timeout=duration + 60, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if svg:
         spy_svg = [a if a != "raw" else "flamegraph" for a in spy]
@@ -151,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25, help="rows per list (default 25)")
     parser.add_argument("--out", help="directory for raw stacks (default: a new temp dir)")
     parser.add_argument("--svg", action="store_true", help="also record a flame graph SVG per scenario")
+    parser.add_argument("--lines", action="store_true",
+                        help="attribute samples to source lines, not functions (where inside a function)")
     args = parser.parse_args(argv)
     keys = [k.strip().upper() for k in args.scenarios.split(",") if k.strip()]
     if not keys or any(k not in _SERVER for k in keys):
@@ -174,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"profiling the gateway: {note}")
     try:
         for key in keys:
-            print(profile_one(env, key, args.duration, args.rate, out, args.svg, args.top), flush=True)
+            print(profile_one(env, key, args.duration, args.rate, out, args.svg, args.top, args.lines), flush=True)
             print()
             env.release()
     finally:

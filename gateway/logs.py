@@ -150,8 +150,9 @@ class RequestLog:
             f'{{"time":"{self._second_text}.{int(now * 1000) % 1000:03d}Z","request_id":{_q(request_id)},'
             f'"method":{_q(_clip(method))},"path":{_q(_clip(path.partition("?")[0]))},"route":{route_json},'
             f'"origin":{_json_or_null(_clip(origin))},{verdict_json},"status":{int(status)},"bytes":{int(size)},'
-            f'"duration_ms":{round(duration * 1000, 3)},'
-            f'"upstream_ms":{"null" if upstream is None else round(upstream * 1000, 3)}}}'
+            # (a fixed-point format: round(x, 3) cost twice as much, per field)
+            f'"duration_ms":{duration * 1000:.3f},'
+            f'"upstream_ms":{"null" if upstream is None else f"{upstream * 1000:.3f}"}}}'
         )
 
     def rejection(self, route: str, origin_label: str, kind: str, reason: str, method: str, detail: str = "") -> bool:

@@ -60,7 +60,8 @@ def request_head(method: str, target: str, headers) -> bytes:
     NUL), but are checked again here: one such byte would let a value end
     the head early and start another request on a shared connection.
     """
-    text = f"{method} {target} HTTP/1.1\r\n" + "".join([f"{name}: {value}\r\n" for name, value in headers]) + "\r\n"
+    text = (f"{method} {target} HTTP/1.1\r\n" + "\r\n".join(map(": ".join, headers)) + "\r\n\r\n" if headers
+            else f"{method} {target} HTTP/1.1\r\n\r\n")
     lines = len(headers) + 2  # each header, the request line and the empty line end in the only CR LFs
     if text.count("\r") != lines or text.count("\n") != lines or "\0" in text:
         raise ValueError("a CR, LF or NUL in the request head")

@@ -242,7 +242,7 @@ class UpstreamPool:
         """Send the request on a pooled connection and read the response head:
         (connection, its reader, the task still sending a streamed body or None)."""
         host = self._hosts[upstream.name]
-        loop = asyncio.get_running_loop()
+        loop = host.loop  # (asyncio.get_running_loop() costs a getpid() system call on Python 3.11)
         started = loop.time()
         read_timeout = upstream.read_timeout
         streamed = body is not None and type(body) is not bytes
@@ -362,14 +362,14 @@ async def _relay_written(request: web.BaseRequest, upstream: Upstream, conn: Con
         headers["Date"] = rfc822_formatted_time()
     if "Server" not in headers:
         headers["Server"] = SERVER_SOFTWARE
-    text = f"HTTP/1.1 {status} {reason}\r\n" + "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
-    lines = len(headers) + 1
+    text = f"HTTP/1.1 {status} {reason}\r\n" + "\r\n".join(map(": ".join, headers.items())) + "\r\n\r\n"
+    lines = len(headers) + 2
     if text.count("\n") != lines or text.count("\r") != lines:
         # The parser let no CR or LF through, and the gateway adds none: a
         # bug, answered as the upstream's fault rather than sent.
         conn.abort()
         raise UpstreamError("protocol", 502, f"upstream {upstream.name} sent a header the gateway cannot pass on")
-    head = text.encode("utf-8", "surrogateescape") + b"\r\n"  # the upstream's bytes (headers._response_headers)
+    head = text.encode("utf-8", "surrogateescape")  # the upstream's bytes (headers._response_headers)
     transport = request.transport
     if transport is None or transport.is_closing():
         conn.abort()
