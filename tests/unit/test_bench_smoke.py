@@ -113,9 +113,15 @@ def test_summary_ratios_and_verdicts():
     runner.summarise(results)
     assert results[1]["ratio_to_gateway"] == 2.0
     lines = report.verdicts(results, None)
-    assert any("0.5x (goal >= 0.9x) MISSED" in line for line in lines)
+    assert any("0.5x (goal >= 1x) MISSED" in line for line in lines)
     assert any("2.5x (goal >= 2x) met" in line for line in lines)
     assert "| S1 | bare | 20,000 |" in report.wrk_table(results)
+    results = [entry("S2", "gateway", True, 10_000), entry("S2", "aioproxy", False, 4_000)]
+    results[1]["runs"][0]["cpu_s_per_10k"] = 1.1
+    runner.summarise(results)
+    lines = report.verdicts(results, None)
+    assert "S2 gateway / (3) minimal aiohttp proxy: 2.5x (goal >= 2x) met" in lines
+    assert "S2 (3) minimal aiohttp proxy's CPU per request / gateway's: 2.2x (goal >= 2x) met" in lines
 
 
 def test_engine_microbenchmark_runs_with_tiny_counts():
