@@ -17,7 +17,7 @@ from multidict import CIMultiDict
 from ..policy import Decision
 from .headers import REQUEST_ID, _set_request_id
 
-__all__ = ["merge_vary", "strip_cors_headers"]
+__all__ = ["merge_vary"]
 
 
 _BAD_PATH = "bad request path: dot-segments, backslashes, '#', control characters and invalid UTF-8 are refused\n"
@@ -57,12 +57,6 @@ def merge_vary(headers: CIMultiDict, tokens: tuple[str, ...]) -> None:
     headers["Vary"] = ", ".join(values)
 
 
-def strip_cors_headers(headers: CIMultiDict) -> None:
-    """Remove every ``Access-Control-*`` header (the upstream's: the gateway's decision replaces them)."""
-    for name in [n for n in headers if n.lower().startswith("access-control-")]:
-        headers.popall(name, None)
-
-
 def _answer(status: int, text: str, decision: Decision | None, request_id: str) -> web.Response:
     """A response made by the gateway itself, with the decision's CORS headers."""
     if text:
@@ -78,16 +72,15 @@ def _answer(status: int, text: str, decision: Decision | None, request_id: str) 
     return response
 
 
-def _decorator(decision: Decision | None, strip: bool, request_id: str):
+def _decorator(decision: Decision | None, request_id: str):
     """The response-head editor for an enforce (or off) route: ``decorate(status, headers)``.
 
-    ``strip``: drop the upstream's own ``Access-Control-*`` headers first.
+    (On an enforce route the upstream's own ``Access-Control-*`` headers are
+    already gone: ``UpstreamPool.forward(strip_cors=True)``.)
     """
 
     def decorate(status: int, headers: CIMultiDict) -> None:
         _set_request_id(headers, request_id)
-        if strip:
-            strip_cors_headers(headers)
         if decision is not None:
             headers.extend(decision.headers)
             merge_vary(headers, decision.vary)

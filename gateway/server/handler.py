@@ -168,7 +168,7 @@ class RequestFlow:
             refused = _off_route_refusal(request, route, outcome, preflight, csrf)
             if refused is not None:
                 return refused
-            return await self._forward(request, route, outcome, _decorator(None, False, outcome.request_id), None)
+            return await self._forward(request, route, outcome, _decorator(None, outcome.request_id), None)
         decision = self._decide(request, route, outcome, preflight)
 
         if mode is Mode.SHADOW:
@@ -186,7 +186,9 @@ class RequestFlow:
             return _answer(403, decision.message, decision, outcome.request_id)
         if csrf and _cross_site_forgery(headers.get("Sec-Fetch-Site"), bool(origins), decision):
             return _answer(403, _CSRF_REFUSED, decision, outcome.request_id)
-        return await self._forward(request, route, outcome, _decorator(decision, True, outcome.request_id), decision)
+        # The gateway's decision replaces the upstream's own CORS headers.
+        return await self._forward(request, route, outcome, _decorator(decision, outcome.request_id), decision,
+                                   strip_cors=True)
 
     def _decide(self, request: web.BaseRequest, route: CompiledRoute, outcome: _Outcome, preflight: bool) -> Decision:
         """The route's CORS decision on this request (``mode: enforce`` or ``shadow``), noted on ``outcome``."""
@@ -251,10 +253,11 @@ class RequestFlow:
 
     async def _forward(
         self, request: web.BaseRequest, route: CompiledRoute, outcome: _Outcome, decorate: Decorate,
-        decision: Decision | None,
+        decision: Decision | None, strip_cors: bool = False,
     ) -> web.StreamResponse:
-        """Forward to the route's upstream; ``decorate`` edits the upstream's response head, and
-        ``decision``'s CORS headers go on the gateway's own error answers (413, 502, 504, ...)."""
+        """Forward to the route's upstream; ``decorate`` edits the upstream's response head (its
+        ``Access-Control-*`` headers dropped first when ``strip_cors``), and ``decision``'s CORS
+        headers go on the gateway's own error answers (413, 502, 504, ...)."""
         upstream = outcome.upstream = route.route.upstream
         request_id = outcome.request_id
         started = time.perf_counter()
@@ -278,7 +281,7 @@ class RequestFlow:
         try:
             return await outcome.pool.forward(request, request.raw_path, upstream, on_head, request_id,
                                               trusted_proxies=config.trusted_proxies, max_body_size=limit,
-                                              body_timeout=config.limits.body_timeout)
+                                              body_timeout=config.limits.body_timeout, strip_cors=strip_cors)
         except UpstreamError as err:
             self.metrics.upstream_errors.labels(upstream, err.kind).inc()
             if log.isEnabledFor(logging.WARNING):

@@ -140,19 +140,25 @@ def is_trusted(peer: str, networks: tuple) -> bool:
     return any(address in network for network in networks if network.version == address.version)
 
 
-def _response_headers(raw_headers) -> CIMultiDict:
+# Response header prefixes never passed on: without, and with the upstream's CORS headers.
+_DROPPED_PREFIXES = {False: ("proxy-",), True: ("proxy-", "access-control-")}
+
+
+def _response_headers(raw_headers, strip_cors: bool = False) -> CIMultiDict:
     """The upstream's response headers to pass on: all but hop-by-hop ones
-    (including those its Connection names) and Proxy-*.  Names and values are
+    (including those its Connection names), Proxy-*, and with ``strip_cors``
+    Access-Control-* (the gateway's decision replaces them).  Names and values are
     decoded from the raw bytes as UTF-8 with surrogateescape, as aiohttp's
     server decodes requests: ``upstream._relay_written`` encodes them back
     byte for byte; aiohttp's writer (the ``_ProxiedResponse`` cases) keeps
     UTF-8 as sent and drops bytes that are not UTF-8."""
     kept = []
     named: set[str] | None = None
+    dropped = _DROPPED_PREFIXES[strip_cors]
     for raw_name, raw_value in raw_headers:
         name = raw_name.decode("utf-8", "surrogateescape")
         lower = name.lower()
-        if lower in _HOP_BY_HOP or lower.startswith("proxy-"):
+        if lower in _HOP_BY_HOP or lower.startswith(dropped):
             if lower == "connection":
                 named = named or set()
                 named.update(t.strip().lower() for t in raw_value.decode("utf-8", "surrogateescape").split(","))

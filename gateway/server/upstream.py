@@ -161,11 +161,13 @@ class UpstreamPool:
         trusted_proxies: tuple = (),
         max_body_size: int = 0,
         body_timeout: float = 60.0,
+        strip_cors: bool = False,
     ) -> web.StreamResponse:
         """Send ``request`` upstream (to path-and-query ``target``) and stream the answer back.
 
         ``decorate(status, headers)`` edits the response headers (CORS) before
-        they are sent.  Raises UpstreamError, or ClientBodyError when the
+        they are sent; ``strip_cors`` drops the upstream's ``Access-Control-*``
+        headers first.  Raises UpstreamError, or ClientBodyError when the
         client's own upload stalls, breaks, outgrows ``max_body_size`` (0:
         no limit) or, when buffered, takes longer than ``body_timeout``,
         before the head is sent.  Raises ClientGone when the client goes
@@ -175,7 +177,7 @@ class UpstreamPool:
         lease = _Lease()
         try:
             return await self._forward(request, target, upstream_name, decorate, request_id, trusted_proxies,
-                                       max_body_size, body_timeout, lease)
+                                       max_body_size, body_timeout, lease, strip_cors)
         finally:
             self.active -= 1
             if lease.size:
@@ -192,6 +194,7 @@ class UpstreamPool:
         max_body_size: int,
         body_timeout: float,
         lease: _Lease,
+        strip_cors: bool,
     ) -> web.StreamResponse:
         upstream = self.upstreams[upstream_name]
         body_state = _BodyState()
@@ -201,7 +204,7 @@ class UpstreamPool:
         head, chunked = self._request_head(request, target, upstream_name, request_id, trusted_proxies, body)
         conn, reader, sender = await self._exchange(upstream, request.method, head, body, chunked, body_state)
         try:
-            return await self._relay(request, upstream, conn, reader, decorate)
+            return await self._relay(request, upstream, conn, reader, decorate, strip_cors)
         finally:
             if sender is not None and not sender.done():
                 # The upstream answered before it had the whole body (a 404,
@@ -232,7 +235,7 @@ class UpstreamPool:
                 headers["Transfer-Encoding"] = "chunked"
                 chunked = True
         try:
-            head = request_head(method, target, list(headers.items()))
+            head = request_head(method, target, headers.items())
         except ValueError:
             raise ClientBodyError(400, "a header that cannot be forwarded") from None
         return (head + body if type(body) is bytes else head), chunked
@@ -286,7 +289,7 @@ class UpstreamPool:
             return conn, reader, sender
 
     async def _relay(self, request: web.BaseRequest, upstream: Upstream, conn: Connection, reader,
-                     decorate: Decorate) -> web.StreamResponse:
+                     decorate: Decorate, strip_cors: bool) -> web.StreamResponse:
         """Stream the upstream's response (head read on ``reader``) to the client."""
         status = reader.status
         if status == 101:
@@ -296,7 +299,7 @@ class UpstreamPool:
             conn.abort()
             raise UpstreamError("protocol", 502, f"upstream {upstream.name} switched protocols (101) on a request "
                                                  "that asked for no upgrade")
-        response_headers = _response_headers(reader.raw_headers)
+        response_headers = _response_headers(reader.raw_headers, strip_cors)
         decorate(status, response_headers)
         if (status >= 200 and status != 204 and status != 304 and request.version == HttpVersion11
                 and request.keep_alive and request.method != "HEAD" and "Content-Length" in response_headers):
