@@ -18,7 +18,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from ..settings import Upstream
 
-__all__ = ["REQUEST_ID", "client_scheme_and_host", "hop_by_hop_names", "is_trusted", "upstream_request_headers"]
+__all__ = ["REQUEST_ID", "client_scheme_and_host", "forwarded_headers", "hop_by_hop_names", "is_trusted",
+           "upstream_request_headers"]
 
 
 REQUEST_ID = "X-Request-Id"
@@ -62,6 +63,16 @@ def hop_by_hop_names(headers: CIMultiDictProxy | CIMultiDict) -> set[str]:
     return names
 
 
+# The names dropped on the common path (no Connection header), by (trusted
+# peer, preserve_host, a request id replaces the client's): built once.
+_DROPPED = {
+    (trusted, preserve_host, with_id): frozenset(
+        (_NEVER_FORWARDED if trusted else _NEVER_FORWARDED_UNTRUSTED)
+        | (set() if preserve_host else {"host"}) | ({REQUEST_ID.lower()} if with_id else set()))
+    for trusted in (False, True) for preserve_host in (False, True) for with_id in (False, True)
+}
+
+
 def upstream_request_headers(
     request: web.BaseRequest,
     upstream: Upstream,
@@ -69,8 +80,20 @@ def upstream_request_headers(
     also_drop: frozenset[str] = frozenset(),
     trusted_proxies: tuple = (),
 ) -> CIMultiDict:
+    """``forwarded_headers`` as a CIMultiDict (the WebSocket handshake edits them)."""
+    return CIMultiDict(forwarded_headers(request, upstream, request_id, also_drop, trusted_proxies)[0])
+
+
+def forwarded_headers(
+    request: web.BaseRequest,
+    upstream: Upstream,
+    request_id: str | None,
+    also_drop: frozenset[str] = frozenset(),
+    trusted_proxies: tuple = (),
+) -> tuple[list[tuple[str, str]], bool, bool]:
     """The headers sent upstream: the client's, less hop-by-hop and forwarding
-    headers, plus the gateway's X-Forwarded-* and X-Request-Id.
+    headers, plus the gateway's X-Forwarded-* and X-Request-Id; and whether
+    they hold a Host and a Content-Length.
 
     A client's own X-Forwarded-For/-Proto/-Host are believed only from a peer
     in ``listen.trusted_proxies`` (a load balancer in front of the gateway):
@@ -83,27 +106,30 @@ def upstream_request_headers(
     incoming = request.headers
     peer = request.remote or ""
     trusted = bool(trusted_proxies) and is_trusted(peer, trusted_proxies)
+    preserve_host = upstream.preserve_host
     if also_drop or "Connection" in incoming:
         drop = hop_by_hop_names(incoming) | also_drop | _NOT_FORWARDED
         if not trusted:
             drop |= _CLIENT_ADDRESS_HEADERS
+        if not preserve_host:
+            drop.add("host")
+        if request_id is not None:
+            drop.add(REQUEST_ID.lower())
     else:
-        drop = _NEVER_FORWARDED if trusted else _NEVER_FORWARDED_UNTRUSTED
-    headers = CIMultiDict(
-        [(name, value) for name, value in incoming.items()
-         if not ((lower := name.lower()) in drop or lower.startswith(_REPLACED_PREFIXES))]
-    )
-    if not upstream.preserve_host:
-        headers.popall("Host", None)
+        drop = _DROPPED[trusted, preserve_host, request_id is not None]
+    headers = [(name, value) for name, value in incoming.items()
+               if not ((lower := name.lower()) in drop or lower.startswith(_REPLACED_PREFIXES))]
     proto, host = client_scheme_and_host(request, trusted)
     forwarded_for = incoming.getall("X-Forwarded-For", ()) if trusted else None
-    headers["X-Forwarded-For"] = ", ".join([*forwarded_for, peer]) if forwarded_for else peer
-    headers["X-Forwarded-Proto"] = proto
+    headers.append(("X-Forwarded-For", ", ".join([*forwarded_for, peer]) if forwarded_for else peer))
+    headers.append(("X-Forwarded-Proto", proto))
     if host:
-        headers["X-Forwarded-Host"] = host
+        headers.append(("X-Forwarded-Host", host))
     if request_id is not None:
-        headers[REQUEST_ID] = request_id
-    return headers
+        headers.append((REQUEST_ID, request_id))
+    has_host = "host" not in drop and "Host" in incoming
+    has_length = "content-length" not in drop and "Content-Length" in incoming
+    return headers, has_host, has_length
 
 
 def client_scheme_and_host(request: web.BaseRequest, trusted: bool) -> tuple[str, str]:

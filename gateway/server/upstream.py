@@ -43,7 +43,7 @@ from ..settings import Upstream
 from .bodies import BUFFERED, ClientBodyError, _BodyState, _Lease, _request_body
 from .diagnose import UpstreamError, _classify, _host_port, _might_be_tls, _speaks_tls
 from .framing import LAST_CHUNK, chunk, request_head
-from .headers import _response_headers, upstream_request_headers
+from .headers import _response_headers, forwarded_headers, upstream_request_headers
 from .pool import Closed, Connection, HostPool, PoolError
 
 __all__ = ["ClientGone", "Decorate", "MidStreamFailure", "UpstreamPool"]
@@ -221,21 +221,21 @@ class UpstreamPool:
         the (streamed) body goes chunked."""
         method = request.method
         chunked = False
-        headers = upstream_request_headers(request, self.upstreams[upstream_name], request_id,
-                                           trusted_proxies=trusted_proxies)
-        if "Host" not in headers:  # preserve_host: false, or an HTTP/1.0 client that sent none
-            headers["Host"] = self._host_headers[upstream_name]
+        headers, has_host, has_length = forwarded_headers(request, self.upstreams[upstream_name], request_id,
+                                                          trusted_proxies=trusted_proxies)
+        if not has_host:  # preserve_host: false, or an HTTP/1.0 client that sent none
+            headers.append(("Host", self._host_headers[upstream_name]))
         if body is None:
-            if method not in _BODILESS_METHODS and "Content-Length" not in headers:
-                headers["Content-Length"] = "0"  # RFC 9110 8.6: a POST without a body says so
-        elif "Content-Length" not in headers:
+            if method not in _BODILESS_METHODS and not has_length:
+                headers.append(("Content-Length", "0"))  # RFC 9110 8.6: a POST without a body says so
+        elif not has_length:
             if type(body) is bytes:
-                headers["Content-Length"] = str(len(body))  # a chunked upload, buffered whole
+                headers.append(("Content-Length", str(len(body))))  # a chunked upload, buffered whole
             else:
-                headers["Transfer-Encoding"] = "chunked"
+                headers.append(("Transfer-Encoding", "chunked"))
                 chunked = True
         try:
-            head = request_head(method, target, headers.items())
+            head = request_head(method, target, headers)
         except ValueError:
             raise ClientBodyError(400, "a header that cannot be forwarded") from None
         return (head + body if type(body) is bytes else head), chunked
@@ -380,6 +380,16 @@ async def _relay_written(request: web.BaseRequest, upstream: Upstream, conn: Con
     data = conn.take()
     transport.write(head + data if data else head)
     sent = len(head) + len(data)
+    if conn.complete:
+        # The whole answer was here (a small one): nothing to wait for.
+        if request.protocol.writing_paused:
+            try:
+                await request.writer.drain()
+            except (ConnectionError, aiohttp.ClientConnectionError) as err:
+                response._body_length = sent
+                raise ClientGone(response) from err
+        response._body_length = sent
+        return response
     protocol = request.protocol
     read_timeout = upstream.read_timeout
     try:
