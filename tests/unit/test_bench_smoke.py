@@ -141,3 +141,11 @@ def test_the_post_scenario_sends_a_body_of_its_size():
         assert request.method == "POST" and request.path == configs.UPLOAD_PATH
         assert request.check_body == b"x" * size and request.script_args[1] == str(size)
         assert (loadgen.LUA_DIR / request.script).is_file()
+
+
+def test_the_parser_comparison_runs(capsys):
+    from bench import parsers
+
+    parsers.main(number=10)
+    out = capsys.readouterr().out
+    assert "framing.ResponseReader" in out and "aiohttp HttpResponseParser" in out
