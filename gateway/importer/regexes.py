@@ -70,8 +70,9 @@ def _class_has(char: str, items: list) -> bool:
 _REPEATS = (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, getattr(sre_constants, "POSSESSIVE_REPEAT", None))
 
 
-def _sample(tree: Iterable) -> str:
-    """One short string the parsed regex matches (first branch, one repetition)."""
+def _sample(tree: Iterable, any_char: str = "a", optional: int = 1) -> str:
+    """One short string the parsed regex matches (first branch; ``optional``
+    repetitions of what may repeat zero times; ``any_char`` for ``.``)."""
     out = []
     for op, av in tree:
         if op == sre_constants.LITERAL:
@@ -79,7 +80,7 @@ def _sample(tree: Iterable) -> str:
         elif op == sre_constants.NOT_LITERAL:
             out.append("a" if av != ord("a") else "b")
         elif op == sre_constants.ANY:
-            out.append("a")
+            out.append(any_char)
         elif op == sre_constants.IN:
             char = _sample_char(av)
             if char is None:
@@ -87,13 +88,13 @@ def _sample(tree: Iterable) -> str:
             out.append(char)
         elif op in _REPEATS:
             lo, hi, sub = av
-            out.append(_sample(sub) * (lo if lo > 0 else min(hi, 1)))
+            out.append(_sample(sub, any_char, optional) * (lo if lo > 0 else min(hi, optional)))
         elif op == sre_constants.SUBPATTERN:
-            out.append(_sample(av[-1]))
+            out.append(_sample(av[-1], any_char, optional))
         elif op == getattr(sre_constants, "ATOMIC_GROUP", None):
-            out.append(_sample(av))
+            out.append(_sample(av, any_char, optional))
         elif op == sre_constants.BRANCH:
-            out.append(_sample(av[1][0]))
+            out.append(_sample(av[1][0], any_char, optional))
         elif op in (sre_constants.AT, sre_constants.ASSERT, sre_constants.ASSERT_NOT):
             continue
         else:
@@ -102,18 +103,27 @@ def _sample(tree: Iterable) -> str:
 
 
 _EXAMPLE_SUFFIXES = (".evil.test", "-evil.test", "evil.test")
+# A pattern with no scheme of its own (r".*.example.com", r".*example.com")
+# matches from the start of the origin: its examples get one.
+_EXAMPLE_PREFIXES = ("https://", "https://a", "http://", "http://a")
 
 
 def prefix_match_example(pattern: str, flags: int, gateway_regex: str) -> str | None:
     """An origin a browser can send that ``re.match`` accepts and the gateway's full match refuses."""
     try:
-        sample = _sample(sre_parser.parse(pattern, flags)).lower()
+        tree = sre_parser.parse(pattern, flags)
+        sample = _sample(tree).lower()
+        # "." as a dot and optional parts left out: r".*.example.com" samples
+        # as ".example.com", which the prefixes make https://a.example.com.
+        bare = _sample(tree, ".", 0).lower()
         compiled = re.compile(pattern, flags)
     except (re.error, ValueError, TypeError, OverflowError):
         return None
     gateway = re2.compile(gateway_regex, options=QUIET_RE2)
-    for suffix in _EXAMPLE_SUFFIXES:
-        candidate = sample + suffix
+    candidates = [sample + suffix for suffix in _EXAMPLE_SUFFIXES]
+    candidates += [prefix + stem + suffix for stem in (bare, sample) for prefix in _EXAMPLE_PREFIXES
+                   for suffix in _EXAMPLE_SUFFIXES]
+    for candidate in candidates:
         if compiled.match(candidate) and not gateway.fullmatch(candidate) and is_serialized_origin(candidate):
             return candidate
     return None

@@ -109,6 +109,10 @@ CASES: dict[str, Case] = {
             "https://a.example.com:8443", "https://example.com", "https://app.example.org",
         ),
     ),
+    "regex_dotstar": Case(
+        ("/things", "/nope"),
+        ("https://a.example.com", "https://a.example.com.com", "https://a.example.com.evil.test"),
+    ),
     "resources_ordered": Case(
         (
             "/api/catalog", "/api/admin/settings", "/api/v2/things", "/nope",
@@ -520,6 +524,16 @@ EXPECTED: dict[str, tuple[Expected, ...]] = {
             "only, so any origin that merely begins like an allowed one passes; the gateway matches the whole origin",
             flask_cors=True, gateway=False, finding=r"re\.match, which anchors only the start",
             origins=("https://a.example.com.evil.test", "https://a.example.com:8443"),
+        ),
+        preflight_answered_by_gateway(),
+    ),
+    "regex_dotstar": (
+        Expected(
+            reason="origin regex r'.*.example.com': re.match anchors only the start and '.*' takes the scheme, so "
+            "flask-cors let any origin that begins with something, any character and 'example.com' read the "
+            "responses; the gateway matches the whole origin",
+            flask_cors=True, gateway=False, finding=r"re\.match, which anchors only the start",
+            origins=("https://a.example.com.com", "https://a.example.com.evil.test"),
         ),
         preflight_answered_by_gateway(),
     ),

@@ -1132,3 +1132,17 @@ def test_credentials_with_origins_open_to_strangers_are_dropped_with_a_finding(t
     assert [m.split(":")[0] for m in messages] == ["supports_credentials=True", "allow_private_network=True"]
     assert all(who in m for m in messages)
     assert "lets in" in messages[0]
+
+
+@pytest.mark.parametrize("pattern, example", [
+    (r".*.example.com", "https://a.example.com.evil.test"),
+    (r".*example.com", "https://example.com.evil.test"),
+    (r"(.*)\.example\.org", "https://a.example.org.evil.test"),
+    (r"https://.*\.example\.com", "https://a.example.com.evil.test"),
+    (r".*\.example\.com$", None),  # anchored at the end: re.match and the full match agree
+    (r"^https://.*\.example\.com$", None),
+])
+def test_start_anchoring_examples_for_patterns_without_a_scheme(pattern, example):
+    from gateway.importer.regexes import gateway_origin_regex, prefix_match_example
+
+    assert prefix_match_example(pattern, 0, gateway_origin_regex(pattern, True)) == example
