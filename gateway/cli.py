@@ -218,7 +218,7 @@ def _explain_answer(route, decision) -> None:
 def cmd_import(args: argparse.Namespace) -> int:
     from .importer import run_import
 
-    return run_import(args.app_path, args.upstream, args.output)
+    return run_import(args.app_path, args.upstream, args.output, app=args.app)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -270,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--upstream", default="http://127.0.0.1:5000",
                           help="the app's URL, for upstreams.app.url (default http://127.0.0.1:5000)")
     importer.add_argument("-o", "--output", metavar="FILE", help="write the config here (default: stdout)")
+    importer.add_argument("--app", metavar="MODULE:NAME",
+                          help="the Flask app to translate when the files hold several with flask-cors "
+                               "(e.g. server:app; import refuses to merge them)")
     importer.set_defaults(func=cmd_import)
 
     demo = sub.add_parser("demo", help="run a demo: Flask upstream, gateway and a frontend page on another origin")

@@ -14,11 +14,14 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
-from .findings import UNTRANSLATABLE, WARNING, Findings, Problem
+from .findings import UNTRANSLATABLE, WARNING, Findings, Problem, Site
 from .options import FC_CONFIG_KEYS, Opt, Options, options_from_keywords
 from .source import Project, SourceFile, call_name
 
-__all__ = ["Activation", "AppModel", "Blueprint", "ConfigValue", "View", "ViewRule"]
+__all__ = ["Activation", "AppKey", "AppModel", "Blueprint", "ConfigValue", "View", "ViewRule"]
+
+# A Flask app object: (module, name) of its ``Flask(...)`` assignment, shown as module:name.
+AppKey = tuple[str, str]
 
 
 @dataclass
@@ -30,6 +33,9 @@ class Blueprint:
     # (parent, prefix, line) for each register_blueprint of it
     registrations: list[tuple[Blueprint | None, str | None, int]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # the app of each top-level registration (parent None), by its index in registrations (None: unknown)
+    registered_on: dict[int, AppKey | None] = field(default_factory=dict)
+    elsewhere: bool = False  # registered on other apps only (``AppModel.select_app``)
 
     def mounts(self, depth: int = 0) -> list[tuple[str | None, tuple[Blueprint, ...]]]:
         """(URL prefix, the blueprints from this one up to the app) for every place it is mounted.
@@ -63,6 +69,7 @@ class ViewRule:
     methods: set[str]
     blueprint: Blueprint | None
     line: int
+    app: AppKey | None = None  # the app of an app-level rule (``@app.route``), when known
 
     def paths(self, within: Blueprint | None = None) -> list[str]:
         """The full rules, with each mount prefix of the blueprint (Flask's join).
@@ -103,6 +110,7 @@ class Activation:
     call: ast.Call
     target: Blueprint | None  # None: the app
     options: list[Options]  # constructor kwargs, then init_app kwargs
+    app: AppKey | None = None  # which app, for an app activation whose target resolves to a Flask(...)
 
 
 @dataclass
@@ -127,11 +135,16 @@ class AppModel:
         self.views: list[View] = []
         self.activations: list[Activation] = []
         self.config: list[ConfigValue] = []
+        # Every Flask(...) assignment in the scanned files: where it is (for findings).
+        self.apps: dict[AppKey, Site] = {}
         self.uses_flask_cors = False
         self._consumed: set[int] = set()
         self._loaders: list[Problem] = []
         for file in project.files:
             self._find_blueprints(file)
+            for name, call in file.assigned.items():
+                if call_name(call).split(".")[-1] == "Flask":
+                    self.apps[(file.module, name)] = (file.display, call.lineno)
         for file in project.files:
             self._read_file(file)
         if self.uses_flask_cors:
@@ -160,6 +173,66 @@ class AppModel:
             "fix their paths by hand"),
         ))
         return None
+
+    def app_of(self, file: SourceFile, node: ast.expr | None) -> AppKey | None:
+        """The Flask app ``node`` names, if it resolves to a ``Flask(...)`` assignment in the scanned files."""
+        where = self.project.resolve_expr(file, node) if node is not None else None
+        if where is None:
+            return None
+        key = (where[0].module, where[1])
+        return key if key in self.apps else None
+
+    def cors_apps(self) -> list[AppKey]:
+        """The apps flask-cors is set up on (by an extension, a decorated view's rule, or a blueprint with CORS)."""
+        found: list[AppKey] = []
+
+        def add(key: AppKey | None) -> None:
+            if key is not None and key not in found:
+                found.append(key)
+        cors_blueprints = {id(a.target) for a in self.activations if a.target is not None}
+        for activation in self.activations:
+            add(activation.app)
+        for view in self.views:
+            if view.cross_origin is None:
+                continue
+            for rule in view.rules:
+                add(rule.app)
+                if rule.blueprint is not None:
+                    cors_blueprints.add(id(rule.blueprint))
+        for blueprint in self.blueprints.values():
+            if id(blueprint) in cors_blueprints:
+                for _, chain in blueprint.mounts():
+                    for registered in chain[-1].registered_on.values():
+                        add(registered)
+        return found
+
+    def select_app(self, chosen: AppKey) -> None:
+        """Keep only what belongs to ``chosen`` (or cannot be told apart): other apps' extensions, rules
+        and blueprint registrations are dropped."""
+        def other(key: AppKey | None) -> bool:
+            return key is not None and key != chosen
+
+        for blueprint in self.blueprints.values():
+            kept = [(i, r) for i, r in enumerate(blueprint.registrations)
+                    if not (r[0] is None and other(blueprint.registered_on.get(i)))]
+            if len(kept) != len(blueprint.registrations):
+                blueprint.registered_on = {new: blueprint.registered_on[old] for new, (old, _) in enumerate(kept)
+                                           if old in blueprint.registered_on}
+                blueprint.registrations = [r for _, r in kept]
+                blueprint.elsewhere = not kept
+        gone = {id(b) for b in self.blueprints.values() if b.elsewhere}
+
+        def mounted_elsewhere(blueprint: Blueprint | None) -> bool:
+            if blueprint is None:
+                return False
+            return all(any(id(b) in gone for b in chain) for _, chain in blueprint.mounts())
+
+        self.activations = [a for a in self.activations
+                            if not other(a.app) and not (a.target is not None and mounted_elsewhere(a.target))]
+        for view in self.views:
+            view.rules = [r for r in view.rules if not other(r.app) and not mounted_elsewhere(r.blueprint)]
+            view.dead_rules = [r for r in view.dead_rules
+                               if not other(r.app) and not mounted_elsewhere(r.blueprint)]
 
     def blueprint_of(self, file: SourceFile, node: ast.expr) -> Blueprint | None:
         where = self.project.resolve_expr(file, node)
@@ -235,7 +308,8 @@ class AppModel:
 
     def _activate(self, file: SourceFile, call: ast.Call, target: ast.expr | None, options: list[Options]) -> None:
         blueprint = self.blueprint_of(file, target) if target is not None else None
-        self.activations.append(Activation(file, call, blueprint, options))
+        app = self.app_of(file, target) if blueprint is None else None
+        self.activations.append(Activation(file, call, blueprint, options, app))
         if _conditional(file, call):
             self.findings.add(
                 (file.display, call.lineno), WARNING,
@@ -251,6 +325,8 @@ class AppModel:
             return
         parent = self.blueprint_of(file, call.func.value)  # type: ignore[attr-defined]
         prefix_node = next((kw.value for kw in call.keywords if kw.arg == "url_prefix"), None)
+        if parent is None:
+            child.registered_on[len(child.registrations)] = self.app_of(file, call.func.value)  # type: ignore[attr-defined]
         child.registrations.append((parent, self._prefix(file, prefix_node, child), call.lineno))
 
     # -- config ----------------------------------------------------------------
@@ -350,7 +426,10 @@ class AppModel:
             return None
         methods_node = next((kw.value for kw in decorator.keywords if kw.arg == "methods"), None)
         methods = [_ROUTE_METHODS[kind]] if kind in _ROUTE_METHODS else ["GET"]
-        return self._rule(file, decorator.args[0] if decorator.args else None, methods_node, methods, blueprint, view)
+        rule = self._rule(file, decorator.args[0] if decorator.args else None, methods_node, methods, blueprint, view)
+        if rule is not None and blueprint is None:
+            rule.app = self.app_of(file, decorator.func.value)
+        return rule
 
     def _is_app(self, file: SourceFile, node: ast.expr) -> bool:
         where = self.project.resolve_expr(file, node)
@@ -400,6 +479,8 @@ class AppModel:
         methods_node = next((kw.value for kw in call.keywords if kw.arg == "methods"), None)
         rule = self._rule(file, call.args[0] if call.args else None, methods_node, ["GET"], blueprint, view)
         if rule is not None:
+            if blueprint is None:
+                rule.app = self.app_of(file, call.func.value)  # type: ignore[attr-defined]
             view.rules.append(rule)
 
     # -- config layers -------------------------------------------------------

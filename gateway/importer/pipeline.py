@@ -18,13 +18,31 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from ..config import ConfigError, parse_config
-from .findings import INFO, Finding, Findings, Site
-from .model import AppModel
+from .findings import INFO, UNTRANSLATABLE, Finding, Findings, Site
+from .model import AppKey, AppModel
 from .render import CATCH_ALL_NAME, catch_all, render_config
 from .routes import RouteBuilder
 from .source import Project, SourceError, read_sources
 
-__all__ = ["ImportResult", "import_app", "import_app_traced", "run_import"]
+__all__ = ["AppChoiceNeeded", "ImportResult", "import_app", "import_app_traced", "run_import"]
+
+
+class AppChoiceNeeded(SourceError):
+    """flask-cors is set up on several Flask apps in the scan: one config per app, so one must be chosen.
+
+    ``findings``: one per app, at its ``Flask(...)`` line, saying how to pick it.
+    """
+
+    def __init__(self, apps: list[AppKey], findings: tuple[Finding, ...]):
+        names = ", ".join(_app_name(app) for app in apps)
+        super().__init__(f"flask-cors is set up on {len(apps)} Flask apps ({names}); no config written: "
+                         f"choose one with --app MODULE:NAME")
+        self.apps = apps
+        self.findings = findings
+
+
+def _app_name(app: AppKey) -> str:
+    return f"{app[0]}:{app[1]}"
 
 
 @dataclass(frozen=True)
@@ -43,13 +61,14 @@ def _check_upstream(upstream: str) -> None:
 
 
 def import_app_traced(
-    path: str | os.PathLike, upstream: str = "http://127.0.0.1:5000"
+    path: str | os.PathLike, upstream: str = "http://127.0.0.1:5000", app: str | None = None,
 ) -> tuple[ImportResult, tuple[Site | None, ...]]:
     """``import_app`` plus, for each emitted route (``routes.<i>``), the source line it came from."""
     _check_upstream(upstream)
     findings = Findings()
     project = Project(read_sources(path))
     model = AppModel(project, findings)
+    _choose_app(model, app)
     routes = RouteBuilder(model, findings).build()
     found = len(routes)
     if not any(route.path == "/" for route in routes):
@@ -66,22 +85,58 @@ def import_app_traced(
     return ImportResult(text, findings.sorted(), found), sources
 
 
-def import_app(path: str | os.PathLike, upstream: str = "http://127.0.0.1:5000") -> ImportResult:
+def _choose_app(model: AppModel, app: str | None) -> None:
+    """Narrow ``model`` to the app ``--app MODULE:NAME`` names; refuse to merge several apps' setups."""
+    if app is not None:
+        module, _, name = app.partition(":")
+        key = (module, name)
+        if not module or not name or key not in model.apps:
+            known = ", ".join(_app_name(k) for k in model.apps) or "none"
+            raise SourceError(f"--app {app!r}: no Flask app by that MODULE:NAME in the scanned files "
+                              f"(found: {known})")
+        model.select_app(key)
+        return
+    apps = model.cors_apps()
+    if len(apps) < 2:
+        return
+    names = ", ".join(_app_name(key) for key in apps)
+    refusal = Findings()
+    for key in apps:
+        refusal.add(
+            model.apps[key], UNTRANSLATABLE,
+            f"Flask app {_app_name(key)}: flask-cors is set up on {len(apps)} apps in this scan ({names}); one "
+            f"config holds one app's routes, and merging them would apply one app's policy to the other's "
+            f"paths: pick this one with --app {_app_name(key)} (or import its file alone)",
+        )
+    raise AppChoiceNeeded(apps, refusal.sorted())
+
+
+def import_app(path: str | os.PathLike, upstream: str = "http://127.0.0.1:5000", app: str | None = None
+               ) -> ImportResult:
     """Translate the flask-cors setup of a ``.py`` file or of every ``*.py`` below a directory.
 
-    Raises ``SourceError`` when the path is missing or a file has a syntax error.
+    ``app``: ``MODULE:NAME`` of the Flask app to translate, when the files hold several.
+    Raises ``SourceError`` when the path is missing or a file has a syntax error, and
+    ``AppChoiceNeeded`` (a ``SourceError``) when flask-cors is set up on several apps and
+    ``app`` does not name one.
     """
-    return import_app_traced(path, upstream)[0]
+    return import_app_traced(path, upstream, app)[0]
 
 
 _ROUTE_INDEX = re.compile(r"^routes\.(\d+)")
 
 
 def run_import(app_path: str, upstream: str, output: str | None, stdout: TextIO = sys.stdout,
-               stderr: TextIO = sys.stderr) -> int:
-    """The ``cors-gateway import`` command: 0 if something usable was found, 1 if not, 2 on bad input."""
+               stderr: TextIO = sys.stderr, app: str | None = None) -> int:
+    """The ``cors-gateway import`` command: 0 if something usable was found, 1 if not, 2 on bad input
+    (several apps and no ``--app`` included)."""
     try:
-        result, sources = import_app_traced(app_path, upstream)
+        result, sources = import_app_traced(app_path, upstream, app)
+    except AppChoiceNeeded as err:
+        for finding in err.findings:
+            print(finding, file=stderr)
+        print(f"cors-gateway import: {err}", file=stderr)
+        return 2
     except SourceError as err:
         print(f"cors-gateway import: {err}", file=stderr)
         return 2

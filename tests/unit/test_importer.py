@@ -1146,3 +1146,112 @@ def test_start_anchoring_examples_for_patterns_without_a_scheme(pattern, example
     from gateway.importer.regexes import gateway_origin_regex, prefix_match_example
 
     assert prefix_match_example(pattern, 0, gateway_origin_regex(pattern, True)) == example
+
+
+# --------------------------------------------------------------------------
+# Several apps in one scan (issue 16, pattern 7): never merged silently
+# --------------------------------------------------------------------------
+
+SERVER_A = """
+    from flask import Flask
+    from flask_cors import CORS
+
+    app = Flask(__name__)
+    CORS(app, resources={r"/api/*": {"origins": "https://a.example.com"}})
+"""
+SERVER_B = """
+    from flask import Flask, Blueprint
+    from flask_cors import CORS
+
+    app = Flask(__name__)
+    admin = Blueprint("admin", __name__)
+    CORS(admin, origins=["https://admin.example.com"], supports_credentials=True)
+
+
+    @admin.route("/users")
+    def users():
+        return "[]"
+
+
+    app.register_blueprint(admin, url_prefix="/admin")
+    CORS(app, resources={r"/api/*": {"origins": "*"}})
+"""
+
+
+def two_servers(tmp_path: Path) -> Path:
+    write(tmp_path, SERVER_A, "server_a.py")
+    write(tmp_path, SERVER_B, "server_b.py")
+    return tmp_path
+
+
+def test_two_apps_with_flask_cors_are_never_merged(tmp_path):
+    import io
+
+    from gateway.importer import run_import
+    from gateway.importer.pipeline import AppChoiceNeeded
+
+    with pytest.raises(AppChoiceNeeded) as err:
+        import_app(two_servers(tmp_path))
+    assert err.value.apps == [("server_a", "app"), ("server_b", "app")]
+    out, errors = io.StringIO(), io.StringIO()
+    assert run_import(str(tmp_path), "http://127.0.0.1:5000", None, out, errors) == 2
+    assert out.getvalue() == ""
+    lines = errors.getvalue().splitlines()
+    assert lines[0].startswith(f"{tmp_path / 'server_a.py'}:4: untranslatable: Flask app server_a:app: flask-cors "
+                               "is set up on 2 apps in this scan (server_a:app, server_b:app)")
+    assert lines[0].endswith("pick this one with --app server_a:app (or import its file alone)")
+    assert lines[1].startswith(f"{tmp_path / 'server_b.py'}:4: untranslatable: Flask app server_b:app")
+    assert lines[2] == ("cors-gateway import: flask-cors is set up on 2 Flask apps (server_a:app, server_b:app); "
+                        "no config written: choose one with --app MODULE:NAME")
+
+
+def test_app_picks_one_apps_extensions_and_blueprints(tmp_path):
+    two_servers(tmp_path)
+    only_a = import_app(tmp_path, app="server_a:app")
+    parse_config(only_a.config_yaml)
+    assert [(scope, cors["origins"]) for scope, cors in routes(only_a)] == [
+        (("re", "(?:/api/*)(?s:.*)"), ["https://a.example.com"]), ("/", []),
+    ]
+    only_b = import_app(tmp_path, app="server_b:app")
+    parse_config(only_b.config_yaml)
+    assert [(scope, cors["origins"]) for scope, cors in routes(only_b)] == [
+        (("re", "/admin/users"), ["https://admin.example.com"]), (("re", "(?:/api/*)(?s:.*)"), ["*"]), ("/", []),
+    ]
+
+
+def test_app_must_name_an_app_of_the_scan(tmp_path):
+    import io
+
+    from gateway.importer import run_import
+
+    two_servers(tmp_path)
+    errors = io.StringIO()
+    assert run_import(str(tmp_path), "http://127.0.0.1:5000", None, io.StringIO(), errors, app="server_c:app") == 2
+    assert errors.getvalue() == ("cors-gateway import: --app 'server_c:app': no Flask app by that MODULE:NAME "
+                                       "in the scanned files (found: server_a:app, server_b:app)\n")
+
+
+def test_a_second_app_without_flask_cors_does_not_need_a_choice(tmp_path):
+    write(tmp_path, SERVER_A, "server_a.py")
+    write(tmp_path, """
+        from flask import Flask
+
+        app = Flask(__name__)  # a test fixture, say: no flask-cors
+
+        @app.route("/ping")
+        def ping():
+            return "pong"
+    """, "tests/fixture_app.py")
+    result = import_app(tmp_path)
+    assert [cors["origins"] for _, cors in routes(result)] == [["https://a.example.com"], []]
+
+
+def test_the_cli_takes_app(tmp_path):
+    two_servers(tmp_path)
+    refused = subprocess.run([sys.executable, "-m", "gateway", "import", str(tmp_path)],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and refused.stdout == ""
+    chosen = subprocess.run([sys.executable, "-m", "gateway", "import", str(tmp_path), "--app", "server_a:app"],
+                            capture_output=True, text=True, timeout=60)
+    assert chosen.returncode == 0, chosen.stderr
+    assert "https://a.example.com" in chosen.stdout and "admin.example.com" not in chosen.stdout
