@@ -174,45 +174,35 @@ class UpstreamPool:
         (or stops reading and is cut off after ``listen.send_timeout``).
         """
         self.active += 1
-        lease = _Lease()
+        lease = None
         try:
-            return await self._forward(request, target, upstream_name, decorate, request_id, trusted_proxies,
-                                       max_body_size, body_timeout, lease, strip_cors)
+            upstream = self.upstreams[upstream_name]
+            body = body_state = None
+            if request.body_exists:
+                body_state, lease = _BodyState(), _Lease()
+                body = await _request_body(request, upstream, body_state, lease, max_body_size, body_timeout)
+            head, chunked = self._request_head(request, target, upstream_name, request_id, trusted_proxies, body)
+            conn, reader, sender = await self._exchange(upstream, request.method, head, body, chunked, body_state)
+            try:
+                status = reader.status
+                headers = _answer_head(upstream, conn, reader, decorate, strip_cors)
+                if (status >= 200 and status != 204 and status != 304 and request.version == HttpVersion11
+                        and request.keep_alive and request.method != "HEAD" and "Content-Length" in headers):
+                    # The common case: written here, head and body in one send.
+                    return await _relay_written(request, upstream, conn, status, reader.reason, headers)
+                return await _relay(request, upstream, conn, status, reader.reason, headers)
+            finally:
+                if sender is not None and not sender.done():
+                    # The upstream answered before it had the whole body (a 404,
+                    # 401 or 413 sent early, or a view that ignores the body): the
+                    # rest may still be in flight, so the connection is closed.
+                    conn.abort()
+                    await _stop(sender)
+                self._hosts[upstream_name].release(conn)
         finally:
             self.active -= 1
-            if lease.size:
+            if lease is not None and lease.size:
                 BUFFERED.release(lease.size)
-
-    async def _forward(
-        self,
-        request: web.BaseRequest,
-        target: str,
-        upstream_name: str,
-        decorate: Decorate,
-        request_id: str | None,
-        trusted_proxies: tuple,
-        max_body_size: int,
-        body_timeout: float,
-        lease: _Lease,
-        strip_cors: bool,
-    ) -> web.StreamResponse:
-        upstream = self.upstreams[upstream_name]
-        body_state = _BodyState()
-        body = None
-        if request.body_exists:
-            body = await _request_body(request, upstream, body_state, lease, max_body_size, body_timeout)
-        head, chunked = self._request_head(request, target, upstream_name, request_id, trusted_proxies, body)
-        conn, reader, sender = await self._exchange(upstream, request.method, head, body, chunked, body_state)
-        try:
-            return await self._relay(request, upstream, conn, reader, decorate, strip_cors)
-        finally:
-            if sender is not None and not sender.done():
-                # The upstream answered before it had the whole body (a 404,
-                # 401 or 413 sent early, or a view that ignores the body): the
-                # rest may still be in flight, so the connection is closed.
-                conn.abort()
-                await _stop(sender)
-            self._hosts[upstream_name].release(conn)
 
     def _request_head(self, request: web.BaseRequest, target: str, upstream_name: str, request_id: str | None,
                       trusted_proxies: tuple, body) -> tuple[bytes, bool]:
@@ -276,7 +266,7 @@ class UpstreamPool:
                     await _stop(sender)
                 if not isinstance(err, PoolError):
                     raise
-                if body_state.error is not None:
+                if body_state is not None and body_state.error is not None:
                     raise body_state.error from err
                 if may_retry and reused and isinstance(err, Closed) and not err.mid_body and not conn.got_bytes:
                     may_retry = False
@@ -288,61 +278,65 @@ class UpstreamPool:
             self._answered[upstream.name] = started
             return conn, reader, sender
 
-    async def _relay(self, request: web.BaseRequest, upstream: Upstream, conn: Connection, reader,
-                     decorate: Decorate, strip_cors: bool) -> web.StreamResponse:
-        """Stream the upstream's response (head read on ``reader``) to the client."""
-        status = reader.status
-        if status == 101:
-            # Only a WebSocket handshake asks for an upgrade, and those take
-            # forward_websocket: a 101 here would leave a tunnel the gateway
-            # never judged (RFC 9110 15.2.2: only in answer to Upgrade).
-            conn.abort()
-            raise UpstreamError("protocol", 502, f"upstream {upstream.name} switched protocols (101) on a request "
-                                                 "that asked for no upgrade")
-        response_headers = _response_headers(reader.raw_headers, strip_cors)
-        decorate(status, response_headers)
-        if (status >= 200 and status != 204 and status != 304 and request.version == HttpVersion11
-                and request.keep_alive and request.method != "HEAD" and "Content-Length" in response_headers):
-            # The common case: written here, head and body in one send.
-            return await _relay_written(request, upstream, conn, status, reader.reason, response_headers)
-        response = _ProxiedResponse(status=status, reason=reader.reason,
-                                    _real_headers=response_headers)  # aiohttp 3.14 private kwarg: no-copy hand-over
-        # aiohttp picks the framing: chunked on HTTP/1.1 without a length,
-        # close-delimited on HTTP/1.0, none for HEAD, 1xx, 204 and 304.
+
+def _answer_head(upstream: Upstream, conn: Connection, reader, decorate: Decorate, strip_cors: bool) -> CIMultiDict:
+    """The response headers to send the client: the upstream's, filtered (``strip_cors``: its
+    Access-Control-* too) and decorated."""
+    status = reader.status
+    if status == 101:
+        # Only a WebSocket handshake asks for an upgrade, and those take
+        # forward_websocket: a 101 here would leave a tunnel the gateway
+        # never judged (RFC 9110 15.2.2: only in answer to Upgrade).
+        conn.abort()
+        raise UpstreamError("protocol", 502, f"upstream {upstream.name} switched protocols (101) on a request "
+                                             "that asked for no upgrade")
+    headers = _response_headers(reader.raw_headers, strip_cors)
+    decorate(status, headers)
+    return headers
+
+
+async def _relay(request: web.BaseRequest, upstream: Upstream, conn: Connection, status: int, reason: str,
+                 response_headers: CIMultiDict) -> web.StreamResponse:
+    """Stream the upstream's response to the client through aiohttp's StreamResponse
+    (the cases ``_relay_written`` does not take)."""
+    response = _ProxiedResponse(status=status, reason=reason,
+                                _real_headers=response_headers)  # aiohttp 3.14 private kwarg: no-copy hand-over
+    # aiohttp picks the framing: chunked on HTTP/1.1 without a length,
+    # close-delimited on HTTP/1.0, none for HEAD, 1xx, 204 and 304.
+    try:
+        await response.prepare(request)
+    except (ConnectionError, aiohttp.ClientConnectionError) as err:
+        log.debug("client closed the connection before the response head")
+        conn.abort()
+        raise ClientGone(response) from err
+    read_timeout = upstream.read_timeout
+    while True:
         try:
-            await response.prepare(request)
-        except (ConnectionError, aiohttp.ClientConnectionError) as err:
-            log.debug("client closed the connection before the response head")
-            conn.abort()
-            raise ClientGone(response) from err
-        read_timeout = upstream.read_timeout
-        while True:
-            try:
-                chunk = await conn.read(read_timeout)
-            except PoolError as err:
-                # Too late for a status: cut the client connection so it
-                # sees a truncated body rather than a complete-looking one.
-                error = _classify(err, upstream, mid_body=True)
-                log.warning("upstream %s failed mid-response: %s", upstream.name, error)
-                if request.transport is not None:
-                    request.transport.abort()
-                raise MidStreamFailure(error, response) from err
-            if not chunk:
-                break
-            try:
-                # A client that stops reading is cut off after
-                # listen.send_timeout by its connection's watchdog
-                # (listener._GuardedHandler): this write then fails.
-                await response.write(chunk)
-            except (ConnectionError, aiohttp.ClientConnectionError) as err:
-                log.debug("client closed the connection mid-response")
-                conn.abort()  # the rest of the response is not read: never pooled
-                raise ClientGone(response) from err
+            chunk = await conn.read(read_timeout)
+        except PoolError as err:
+            # Too late for a status: cut the client connection so it
+            # sees a truncated body rather than a complete-looking one.
+            error = _classify(err, upstream, mid_body=True)
+            log.warning("upstream %s failed mid-response: %s", upstream.name, error)
+            if request.transport is not None:
+                request.transport.abort()
+            raise MidStreamFailure(error, response) from err
+        if not chunk:
+            break
         try:
-            await response.write_eof()
+            # A client that stops reading is cut off after
+            # listen.send_timeout by its connection's watchdog
+            # (listener._GuardedHandler): this write then fails.
+            await response.write(chunk)
         except (ConnectionError, aiohttp.ClientConnectionError) as err:
+            log.debug("client closed the connection mid-response")
+            conn.abort()  # the rest of the response is not read: never pooled
             raise ClientGone(response) from err
-        return response
+    try:
+        await response.write_eof()
+    except (ConnectionError, aiohttp.ClientConnectionError) as err:
+        raise ClientGone(response) from err
+    return response
 
 
 async def _relay_written(request: web.BaseRequest, upstream: Upstream, conn: Connection, status: int, reason: str,
