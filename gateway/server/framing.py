@@ -85,7 +85,8 @@ class ResponseReader:
     called when the upstream closes the connection: it completes a
     close-delimited body, and tells whether the response was complete.
     ``extra``: bytes came after the end of the response (the connection
-    must not be reused).
+    must not be reused).  ``reset`` readies it for the next response on a
+    reused connection.
     """
 
     __slots__ = ("_sink", "_parser", "_head_only", "_head_bytes", "_header_bytes", "status", "reason", "version",
@@ -96,6 +97,14 @@ class ResponseReader:
         """``head_only``: the request was HEAD, so the response has no body whatever its headers say."""
         self._sink = sink
         self._parser = httptools.HttpResponseParser(self)
+        self.reset(head_only)
+
+    def reset(self, head_only: bool = False) -> None:
+        """Ready for the next response on the same connection.
+
+        Only after a complete, reusable exchange (``keep_alive`` and no
+        ``extra``): llhttp then waits for a new message, so the parser is kept.
+        """
         self._head_only = head_only
         self._head_bytes = 0
         self._header_bytes = 0

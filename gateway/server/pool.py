@@ -114,7 +114,7 @@ class Connection(asyncio.Protocol):
         self._counted = True  # holds one of the pool's ``open`` slots until closed
         self._loop = pool.loop
         self.transport: asyncio.Transport | None = None
-        self._reader: ResponseReader | None = None  # the exchange in progress (None: idle)
+        self._reader: ResponseReader | None = None  # made on the first exchange, reset for each next one
         self._waiter: asyncio.Future | None = None  # the caller waiting in head() or read()
         self._chunks: collections.deque[bytes] = collections.deque()
         self._buffered = 0
@@ -162,6 +162,8 @@ class Connection(asyncio.Protocol):
         if drainer is not None and not drainer.done():
             drainer.set_result(None)  # the writer sees ``closed``
         self._wake()
+        if reader is not None and reader.complete:
+            self._drop_reader()  # (mid-exchange, finish() does it once the caller is done)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -191,10 +193,16 @@ class Connection(asyncio.Protocol):
     # -- the exchange -------------------------------------------------------------
 
     def begin(self, head_only: bool) -> ResponseReader:
-        """Start an exchange: the response will be read into a new ``ResponseReader``."""
+        """Start an exchange: the response will be read by the connection's ``ResponseReader``
+        (made on the first exchange, reset on the next: a reused connection's last exchange
+        was complete, so its parser is between messages)."""
         self.uses += 1
         self._got_bytes = False
-        reader = self._reader = ResponseReader(self, head_only=head_only)
+        reader = self._reader
+        if reader is None:
+            reader = self._reader = ResponseReader(self, head_only=head_only)
+        else:
+            reader.reset(head_only)
         return reader
 
     def write(self, data: bytes) -> None:
@@ -294,10 +302,8 @@ class Connection(asyncio.Protocol):
 
     def finish(self) -> None:
         """End the exchange: an idle connection from now on (``HostPool.release`` decides its fate)."""
-        reader = self._reader
-        if reader is not None:
-            reader.close()  # breaks reader <-> parser <-> connection: no garbage cycle per request
-            self._reader = None
+        if self.closed:
+            self._drop_reader()
         # A failed exchange's error holds a traceback whose frames hold this
         # connection: dropped, so no cycle is left for the collector.
         self._error = None
@@ -311,6 +317,12 @@ class Connection(asyncio.Protocol):
         self.closed = True
 
     # -- internals ----------------------------------------------------------------
+
+    def _drop_reader(self) -> None:
+        """Break reader <-> parser <-> connection once the connection is closed: no garbage cycle."""
+        reader = self._reader
+        if reader is not None:
+            reader.close()
 
     async def _wait(self, timeout: float, mid_body: bool, moving=None) -> None:
         waiter = self._waiter = self._loop.create_future()

@@ -329,3 +329,19 @@ def test_control_characters_in_the_reason_are_refused(reason):
 def test_tab_in_the_reason_is_allowed():
     reader, _ = both(b"HTTP/1.1 200 O\tK\r\nContent-Length: 0\r\n\r\n")
     assert reader.reason == "O\tK"
+
+
+def test_reset_reads_the_next_response_with_the_same_parser():
+    sink = Sink()
+    reader = ResponseReader(sink)
+    reader.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\n\r\nok")
+    assert reader.complete and reader.keep_alive
+    parser = reader._parser
+    reader.reset(head_only=False)
+    assert not reader.complete and reader.raw_headers == [] and reader.status == 0
+    for byte in b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nnew\r\n0\r\n\r\n":
+        reader.feed(bytes([byte]))
+    assert reader._parser is parser
+    assert (reader.status, reader.reason, reader.raw_headers) == (201, "Created", [(b"Transfer-Encoding", b"chunked")])
+    assert sink.events == ["head", b"ok", "complete", "head", b"new", "complete"]
+    assert reader.complete and not reader.extra
