@@ -17,6 +17,7 @@ recognises:
   when the class is in the scanned files;
 * option values that are literals, module-level constants (also imported from
   a scanned module), constants assigned once in the enclosing function,
+  concatenations and f-strings of those (``f"{API_PREFIX}/*"``),
   ``re.compile("...")`` and ``timedelta(...)``.
 
 Anything computed at run time becomes a ``Finding`` ("untranslatable") with

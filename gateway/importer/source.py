@@ -298,6 +298,8 @@ class Project:
             if type(left) is type(right) and isinstance(left, (str, list)):
                 return left + right
             raise _NotStatic("adds values that are not both strings or both lists")
+        if isinstance(node, ast.JoinedStr):
+            return self._eval_fstring(file, node, depth)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             operand = self._eval(file, node.operand, depth + 1)
             if isinstance(operand, (int, float)) and not isinstance(operand, bool):
@@ -305,6 +307,25 @@ class Project:
         if isinstance(node, ast.Call):
             return self._eval_call(file, node, depth)
         raise _NotStatic("computed at run time")
+
+    def _eval_fstring(self, file: SourceFile, node: ast.JoinedStr, depth: int) -> str:
+        """An f-string of constants (``f"{API_PREFIX}/*"``, ``f"https://{DOMAIN}:{PORT}"``), as Python formats it."""
+        parts = []
+        for value in node.values:
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                parts.append(value.value)
+                continue
+            if not isinstance(value, ast.FormattedValue) or value.conversion not in (-1, ord("s")):
+                raise _NotStatic("an f-string with a conversion or a value only known at run time")
+            inner = self._eval(file, value.value, depth + 1)
+            if isinstance(inner, bool) or not isinstance(inner, (str, int, float)):
+                raise _NotStatic("an f-string with a value that is not a string or a number")
+            spec = self._eval(file, value.format_spec, depth + 1) if value.format_spec is not None else ""
+            try:
+                parts.append(format(inner, spec))
+            except (TypeError, ValueError):
+                raise _NotStatic("an f-string with a format it cannot apply") from None
+        return "".join(parts)
 
     def _eval_dict(self, file: SourceFile, node: ast.Dict, depth: int) -> dict:
         result: dict = {}

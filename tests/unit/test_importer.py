@@ -1255,3 +1255,55 @@ def test_the_cli_takes_app(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert chosen.returncode == 0, chosen.stderr
     assert "https://a.example.com" in chosen.stdout and "admin.example.com" not in chosen.stdout
+
+
+# --------------------------------------------------------------------------
+# Constants folded across modules (issue 16, pattern 5)
+# --------------------------------------------------------------------------
+
+
+def test_f_strings_and_concatenations_of_constants_from_another_module(tmp_path):
+    write(tmp_path, """
+        API_PREFIX = "/api"
+        DOMAIN = "example.com"
+        PORT = 8443
+    """, "pkg/const.py")
+    write(tmp_path, "", "pkg/__init__.py")
+    write(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+
+        from . import const
+        from .const import API_PREFIX, DOMAIN
+
+        app = Flask(__name__)
+        CORS(app, resources={
+            f"{API_PREFIX}/*": {"origins": [f"https://app.{DOMAIN}", "https://admin." + DOMAIN,
+                                            f"https://{DOMAIN}:{const.PORT}"]},
+            API_PREFIX + "-public/*": {"origins": "*"},
+        })
+    """, "pkg/app.py")
+    result = import_app(tmp_path)
+    parse_config(result.config_yaml)
+    assert [(scope, cors["origins"]) for scope, cors in routes(result)][:2] == [
+        (("re", "(?:/api-public/*)(?s:.*)"), ["*"]),
+        (("re", "(?:/api/*)(?s:.*)"), ["https://app.example.com", "https://admin.example.com",
+                                       "https://example.com:8443"]),
+    ]
+    assert not found(result, "untranslatable")
+
+
+@pytest.mark.parametrize("expression", ['f"{PREFIX!r}/*"', 'f"{os.environ[\'P\']}/*"', 'f"{FLAG}/*"'])
+def test_f_strings_that_are_not_static_are_untranslatable(tmp_path, expression):
+    result = imported(tmp_path, f"""
+        import os
+        from flask import Flask
+        from flask_cors import CORS
+
+        PREFIX = "/api"
+        FLAG = True
+        app = Flask(__name__)
+        CORS(app, resources={{{expression}: {{"origins": "https://a.example.com"}}}})
+    """)
+    assert (8, f"resource {expression} is only known at run time; no route emitted for it: add it by hand") in found(
+        result, "untranslatable")
