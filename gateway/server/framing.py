@@ -205,7 +205,7 @@ class ResponseReader:
         if self._header_bytes > MAX_HEAD_BYTES:
             raise BadResponse("response head too large")
         headers.append((name, value.rstrip(b" \t")))
-        if not self._framed:
+        if not self._framed and (len(name) == 14 or len(name) == 17):  # the lengths of the two names below
             lower = name.lower()
             if lower == b"content-length":
                 self._framed = True

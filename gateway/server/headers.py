@@ -182,14 +182,18 @@ def _response_headers(raw_headers, strip_cors: bool = False) -> CIMultiDict:
     named: set[str] | None = None
     dropped = _DROPPED_PREFIXES[strip_cors]
     for raw_name, raw_value in raw_headers:
-        name = raw_name.decode("utf-8", "surrogateescape")
+        name = raw_name.decode("latin-1")  # a token (framing's parser is strict): ASCII
         lower = name.lower()
         if lower in _HOP_BY_HOP or lower.startswith(dropped):
             if lower == "connection":
                 named = named or set()
                 named.update(t.strip().lower() for t in raw_value.decode("utf-8", "surrogateescape").split(","))
             continue
-        kept.append((name, raw_value.decode("utf-8", "surrogateescape")))
+        try:
+            value = raw_value.decode()  # the common case, and the cheapest decode
+        except UnicodeDecodeError:
+            value = raw_value.decode("utf-8", "surrogateescape")
+        kept.append((name, value))
     if named:
         kept = [(name, value) for name, value in kept if name.lower() not in named]
     return CIMultiDict(kept)
