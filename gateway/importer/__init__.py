@@ -6,7 +6,8 @@ recognises:
 
 * ``CORS(app, ...)``, ``CORS(blueprint, ...)``, ``cors = CORS(...)`` then
   ``cors.init_app(app, ...)``, aliases (``from flask_cors import CORS as X``,
-  ``import flask_cors as fc``) and ``flask_cors.CORS(...)``;
+  ``import flask_cors as fc``) and ``flask_cors.CORS(...)``, also reached
+  through ``from pkg.extensions import *`` (as ``__all__`` allows);
 * ``resources=`` as a dict of path pattern -> options, a list or a string;
 * ``@cross_origin(...)`` with the ``@app.route`` / ``@bp.get`` / ...
   decorators above it (and ``add_url_rule(..., view_func=f)``);

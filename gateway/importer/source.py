@@ -75,6 +75,15 @@ class SourceFile:
     cors_names: set[str] = field(default_factory=set)  # local names of flask_cors.CORS
     cross_names: set[str] = field(default_factory=set)  # local names of flask_cors.cross_origin
     fc_modules: set[str] = field(default_factory=set)  # local names of the flask_cors module
+    star_modules: list[str] = field(default_factory=list)  # modules imported with ``from m import *``
+
+    def exports(self, name: str) -> bool:
+        """Whether ``from this_module import *`` binds ``name``: listed in a literal ``__all__``, else public."""
+        declared = self.constants.get("__all__")
+        if isinstance(declared, (ast.List, ast.Tuple)) and "__all__" not in self.mutated and all(
+                isinstance(item, ast.Constant) and isinstance(item.value, str) for item in declared.elts):
+            return name in {item.value for item in declared.elts}  # type: ignore[attr-defined]
+        return not name.startswith("_")
 
     def segment(self, node: ast.AST, limit: int = 80) -> str:
         text = ast.get_source_segment(self.text, node) or ast.unparse(node)
@@ -175,15 +184,7 @@ def _index_node(source: SourceFile, node: ast.AST) -> None:
             if alias.name.split(".")[0] == "flask_cors":
                 source.fc_modules.add(local)
     elif isinstance(node, ast.ImportFrom):
-        module = _absolute_module(source, node)
-        for alias in node.names:
-            local = alias.asname or alias.name
-            source.imports[local] = (module, alias.name)
-            if module.split(".")[0] == "flask_cors":
-                if alias.name in ("CORS", "*"):
-                    source.cors_names.add(local if alias.name == "CORS" else "CORS")
-                if alias.name in ("cross_origin", "*"):
-                    source.cross_names.add(local if alias.name == "cross_origin" else "cross_origin")
+        _index_import_from(source, node)
     elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
         source.mutated.add(node.target.id)
     elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS:
@@ -193,6 +194,20 @@ def _index_node(source: SourceFile, node: ast.AST) -> None:
         for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
             if isinstance(target, ast.Name):
                 source.assigned[target.id] = node.value
+
+
+def _index_import_from(source: SourceFile, node: ast.ImportFrom) -> None:
+    module = _absolute_module(source, node)
+    for alias in node.names:
+        local = alias.asname or alias.name
+        source.imports[local] = (module, alias.name)
+        if alias.name == "*" and module.split(".")[0] != "flask_cors":
+            source.star_modules.append(module)
+        if module.split(".")[0] == "flask_cors":
+            if alias.name in ("CORS", "*"):
+                source.cors_names.add(local if alias.name == "CORS" else "CORS")
+            if alias.name in ("cross_origin", "*"):
+                source.cross_names.add(local if alias.name == "cross_origin" else "cross_origin")
 
 
 def _absolute_module(source: SourceFile, node: ast.ImportFrom) -> str:
@@ -212,6 +227,24 @@ class Project:
         for file in files:
             for key in _suffixes(file.module):
                 self.modules.setdefault(key, file)
+        # ``from pkg.extensions import *`` brings flask-cors's names along
+        # (``CORS``, ``cross_origin``, the module), as far as ``__all__`` lets it;
+        # chains of star imports take a pass each.
+        for _ in range(5):
+            changed = False
+            for file in files:
+                for module in file.star_modules:
+                    other = self.module(module)
+                    if other is None or other is file:
+                        continue
+                    for mine, theirs in ((file.cors_names, other.cors_names), (file.cross_names, other.cross_names),
+                                         (file.fc_modules, other.fc_modules)):
+                        new = {name for name in theirs if other.exports(name)} - mine
+                        if new:
+                            mine.update(new)
+                            changed = True
+            if not changed:
+                break
 
     def module(self, name: str) -> SourceFile | None:
         return self.modules.get(name)
@@ -221,6 +254,14 @@ class Project:
         if name in file.assigned or name in file.constants or _defines(file, name):
             return file, name
         target = file.imports.get(name)
+        if target is None and depth <= 10:
+            for module in file.star_modules:  # ``from module import *``: the names it exports
+                other = self.module(module)
+                if other is not None and other is not file and other.exports(name):
+                    found = self.resolve(other, name, depth + 1)
+                    if found is not None:
+                        return found
+            return None
         if target is None or depth > 10:
             return None
         module, attr = target

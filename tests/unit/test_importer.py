@@ -1307,3 +1307,63 @@ def test_f_strings_that_are_not_static_are_untranslatable(tmp_path, expression):
     """)
     assert (8, f"resource {expression} is only known at run time; no route emitted for it: add it by hand") in found(
         result, "untranslatable")
+
+
+# --------------------------------------------------------------------------
+# Star imports (issue 16, pattern 3)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("exports, expected", [
+    (None, ["https://a.example.com"]),  # no __all__: every public name
+    ('["cors"]', ["https://a.example.com"]),
+    ('["db"]', None),  # __all__ leaves cors out: the star import does not bind it
+])
+def test_an_extension_reached_through_a_star_import(tmp_path, exports, expected):
+    write(tmp_path, "", "pkg/__init__.py")
+    write(tmp_path, f"""
+        from flask_cors import CORS
+
+        {"" if exports is None else f"__all__ = {exports}"}
+        cors = CORS()
+        db = object()
+    """, "pkg/extensions.py")
+    write(tmp_path, """
+        from flask import Flask
+
+        from .extensions import *
+
+        app = Flask(__name__)
+        cors.init_app(app, resources={r"/api/*": {"origins": "https://a.example.com"}})
+    """, "pkg/app.py")
+    result = import_app(tmp_path)
+    parse_config(result.config_yaml)
+    if expected is None:
+        assert result.routes_found == 0
+    else:
+        assert routes(result)[0] == (("re", "(?:/api/*)(?s:.*)"), routes(result)[0][1])
+        assert routes(result)[0][1]["origins"] == expected
+
+
+def test_cors_itself_through_a_chain_of_star_imports(tmp_path):
+    write(tmp_path, "", "pkg/__init__.py")
+    write(tmp_path, "from flask_cors import *\n", "pkg/base.py")
+    write(tmp_path, "from .base import *\n", "pkg/extensions.py")
+    write(tmp_path, """
+        from flask import Flask
+
+        from .extensions import *
+
+        app = Flask(__name__)
+        CORS(app, origins=["https://b.example.com"])
+
+
+        @app.route("/x")
+        @cross_origin(origins=["https://c.example.com"])
+        def x():
+            return "x"
+    """, "pkg/app.py")
+    result = import_app(tmp_path)
+    parse_config(result.config_yaml)
+    origins = [cors["origins"] for _, cors in routes(result)]
+    assert ["https://c.example.com"] in origins and ["https://b.example.com"] in origins
