@@ -163,7 +163,7 @@ class Connection(asyncio.Protocol):
             drainer.set_result(None)  # the writer sees ``closed``
         self._wake()
         if reader is not None and reader.complete:
-            self._drop_reader()  # (mid-exchange, finish() does it once the caller is done)
+            self._drop_reader()  # (mid-exchange, release() -> finish() does it once the caller is done)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -446,11 +446,11 @@ class HostPool:
 
     def release(self, conn: Connection) -> None:
         """The exchange on ``conn`` ended: pool it if it may carry another, else close it."""
-        reusable = conn.reusable and not self.closing
-        conn.finish()
-        if not reusable:
-            self._discard(conn)
+        if not conn.reusable or self.closing:
+            self._discard(conn)  # closed first, so finish() drops its reader (no garbage cycle)
+            conn.finish()
             return
+        conn.finish()
         self._pass_on(conn)
 
     def _pass_on(self, conn: Connection) -> None:

@@ -476,3 +476,26 @@ async def test_a_drain_that_times_out_after_the_head_spoils_the_connection_but_k
         host.close()
     finally:
         server.close()
+
+
+async def test_a_connection_released_mid_response_leaves_no_garbage_cycle():
+    """Released while still open with the response half read (a cancelled relay): closed, and its
+    reader let go, not left in a cycle with the parser and the connection."""
+    async def answer(writer):
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+        await writer.drain()
+        await asyncio.sleep(1)
+    async with Upstream([answer] * 60) as up:
+        host = make_pool(up.port, max_connections=60)
+
+        async def run():
+            for _ in range(20):
+                conn = await host.acquire()
+                conn.begin(False)
+                conn.write(request_head("GET", "/", [("Host", "up")]))
+                await conn.head(1.0)
+                host.release(conn)
+                assert conn.closed
+        assert await pool_garbage(run) == []
+        assert host.open == 0
+        host.close()
