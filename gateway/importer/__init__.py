@@ -19,7 +19,8 @@ recognises:
 * option values that are literals, module-level constants (also imported from
   a scanned module), constants assigned once in the enclosing function,
   concatenations and f-strings of those (``f"{API_PREFIX}/*"``),
-  ``re.compile("...")`` and ``timedelta(...)``.
+  ``re.compile("...")`` and ``timedelta(...)``; origins read from the
+  environment become ``${NAME}`` placeholders of the config.
 
 Anything computed at run time becomes a ``Finding`` ("untranslatable") with
 its file and line and the manual edit to make, and the emitted config takes

@@ -20,7 +20,7 @@ from ..origins import PatternError, normalize_origin, parse_pattern
 from .findings import INFO, SECURITY, UNTRANSLATABLE, WARNING, Findings, Site, quoted
 from .options import FC_ALL_METHODS, FC_DEFAULTS, Opt, Options, ensure_list, flexible_str, probably_regex, re_fix
 from .regexes import anchored_already, gateway_origin_regex, prefix_match_example, runs_on_re2
-from .source import Duration, Regex, Unresolved
+from .source import Duration, EnvRef, Regex, Unresolved
 
 __all__ = ["CorsTranslator"]
 
@@ -47,10 +47,12 @@ class CorsTranslator:
         cors: dict[str, Any] = {}
         # Options unpacked at run time may hold the origins: allow none meanwhile.
         origins = [] if "**" in options else self._origins(options["origins"], anchor)
+        # (a "${NAME}" string: a comma list from the environment, checked by the gateway when it loads)
+        listed = origins if isinstance(origins, list) else []
         credentials = self._flag(options, "supports_credentials", anchor)
         private_network = self._flag(options, "allow_private_network", anchor)
-        credentials = self._credentials_check(origins, credentials, options, anchor)
-        private_network = self._private_network_check(origins, private_network, options, anchor)
+        credentials = self._credentials_check(listed, credentials, options, anchor)
+        private_network = self._private_network_check(listed, private_network, options, anchor)
         cors["origins"] = origins
         if credentials:
             cors["supports_credentials"] = True
@@ -68,7 +70,7 @@ class CorsTranslator:
             cors["max_age"] = max_age
         if private_network:
             cors["allow_private_network"] = True
-        self._no_equivalent(options, decorator, public="*" in origins)
+        self._no_equivalent(options, decorator, public="*" in listed)
         return cors
 
     def _site(self, opt: Opt, anchor: Site) -> Site:
@@ -90,9 +92,11 @@ class CorsTranslator:
 
     # -- origins ------------------------------------------------------------
 
-    def _origins(self, opt: Opt, anchor: Site) -> list[str]:
+    def _origins(self, opt: Opt, anchor: Site) -> list[str] | str:
         site = self._site(opt, anchor)
         value = opt.value
+        if isinstance(value, EnvRef) and value.placeholder() is not None:
+            return self._env_origins(value, site)
         if isinstance(value, Unresolved):
             self.findings.add(
                 site, UNTRANSLATABLE,
@@ -125,6 +129,22 @@ class CorsTranslator:
                 )
             origins = ["*"]  # the other entries are redundant (check would warn)
         return origins
+
+    def _env_origins(self, ref: EnvRef, site: Site) -> list[str] | str:
+        """Origins read from the environment: the config reads the same variable (``${NAME}``)."""
+        placeholder = ref.placeholder()
+        what = ("a comma-separated list of origins" if ref.split
+                else "one origin (flask-cors does not split it on commas)")
+        self.findings.add(
+            site, WARNING,
+            f"origins come from the environment variable {ref.name} ({what}"
+            + (f", default {ref.default!r}" if ref.default is not None else "")
+            + f"): emitted as {placeholder}, which the gateway reads from its own environment when it loads the "
+            f"config: set {ref.name} there too. The gateway reads the value with its own origin syntax (exact "
+            "origins, *.example.com wildcards, re:^...$ regexes), not flask-cors's regex guess: check the value",
+        )
+        # A string for a list key is split on commas by the config; one origin stays one list item.
+        return placeholder if ref.split else [placeholder]
 
     def _origin(self, entry: Any, site: Site) -> list[str]:
         if entry == ".*":

@@ -124,6 +124,9 @@ def import_app(path: str | os.PathLike, upstream: str = "http://127.0.0.1:5000",
 
 
 _ROUTE_INDEX = re.compile(r"^routes\.(\d+)")
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ${NAME} without a default
+# What an origins variable without a default holds while the emitted config is checked.
+_CHECK_ORIGIN = "https://example.invalid"
 
 
 def run_import(app_path: str, upstream: str, output: str | None, stdout: TextIO = sys.stdout,
@@ -143,8 +146,10 @@ def run_import(app_path: str, upstream: str, output: str | None, stdout: TextIO 
     for finding in result.findings:
         print(finding, file=stderr)
     target = output or "<stdout>"
+    # Origins read from the environment are emitted as ${NAME}: checked with a stand-in value.
+    check_env = {name: _CHECK_ORIGIN for name in _ENV_REFERENCE.findall(result.config_yaml)}
     try:
-        config = parse_config(result.config_yaml, source=target)
+        config = parse_config(result.config_yaml, source=target, env=check_env or None)
         errors, warnings = [], list(config.warnings)
     except ConfigError as err:
         errors, warnings = list(err.errors), list(err.warnings)

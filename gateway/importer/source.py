@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Duration", "Project", "Regex", "SourceError", "SourceFile", "Unresolved", "call_name", "read_sources"]
+__all__ = ["Duration", "EnvRef", "Project", "Regex", "SourceError", "SourceFile", "Unresolved", "call_name",
+           "read_sources"]
 
 
 class SourceError(Exception):
@@ -39,6 +41,7 @@ class Duration:
     seconds: float
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SKIPPED_DIRS = {"__pycache__", "node_modules", "site-packages"}
 
 
@@ -51,6 +54,29 @@ class Unresolved:
 
     def __repr__(self) -> str:
         return f"Unresolved({self.text!r})"
+
+
+class EnvRef(Unresolved):  # every option but origins treats it as only known at run time
+    """An environment variable read in the source: ``os.environ["X"]``, ``os.getenv("X", default)``,
+    ``os.environ.get(...)``; ``split``: split on commas (``.split(",")``, items stripped)."""
+
+    def __init__(self, name: str, default: str | None = None, split: bool = False):
+        self.text = f"environment variable {name}"
+        self.why = "read from the environment"
+        self.name = name
+        self.default = default
+        self.split = split
+
+    def __repr__(self) -> str:
+        return f"EnvRef({self.name!r}, {self.default!r}, split={self.split})"
+
+    def placeholder(self) -> str | None:
+        """The config's ``${NAME}`` / ``${NAME:-default}`` for it, or None when the default cannot be written so."""
+        if self.default is None:
+            return f"${{{self.name}}}"
+        if "}" in self.default or "$" in self.default:
+            return None
+        return f"${{{self.name}:-{self.default}}}"
 
 
 class _NotStatic(Exception):
@@ -286,11 +312,15 @@ class Project:
     # -- static values ----------------------------------------------------
 
     def value(self, file: SourceFile, node: ast.expr) -> Any:
-        """The value of ``node``, or an ``Unresolved`` saying why not."""
+        """The value of ``node``, or an ``Unresolved`` saying why not (an ``EnvRef`` when it is
+        one environment variable; one inside a list or dict makes the whole value Unresolved)."""
         try:
-            return self._eval(file, node, 0)
+            value = self._eval(file, node, 0)
         except _NotStatic as err:
             return Unresolved(file.segment(node), str(err))
+        if isinstance(value, (list, dict)) and _holds_env(value):
+            return Unresolved(file.segment(node), "mixes values from the environment with others")
+        return value
 
     def node_of(self, file: SourceFile, node: ast.expr) -> tuple[SourceFile, ast.expr]:
         """Follow a name to the literal it is bound to (to read a dict key by key)."""
@@ -339,14 +369,22 @@ class Project:
             if type(left) is type(right) and isinstance(left, (str, list)):
                 return left + right
             raise _NotStatic("adds values that are not both strings or both lists")
-        if isinstance(node, ast.JoinedStr):
-            return self._eval_fstring(file, node, depth)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             operand = self._eval(file, node.operand, depth + 1)
             if isinstance(operand, (int, float)) and not isinstance(operand, bool):
                 return -operand
         if isinstance(node, ast.Call):
             return self._eval_call(file, node, depth)
+        return self._eval_more(file, node, depth)
+
+    def _eval_more(self, file: SourceFile, node: ast.expr, depth: int) -> Any:
+        """f-strings, and the environment: ``os.environ["X"]``, its comma list in a comprehension."""
+        if isinstance(node, ast.JoinedStr):
+            return self._eval_fstring(file, node, depth)
+        if isinstance(node, ast.Subscript) and self._is_environ(file, node.value):
+            return self._env_ref(file, node.slice, None, depth)
+        if isinstance(node, ast.ListComp):
+            return self._eval_env_list(file, node, depth)
         raise _NotStatic("computed at run time")
 
     def _eval_fstring(self, file: SourceFile, node: ast.JoinedStr, depth: int) -> str:
@@ -384,7 +422,54 @@ class Project:
                 raise _NotStatic("a dict key that is not a plain value") from None
         return result
 
+    def _is_environ(self, file: SourceFile, node: ast.expr) -> bool:
+        """``os.environ`` (``import os``) or ``environ`` (``from os import environ``)."""
+        if isinstance(node, ast.Attribute) and node.attr == "environ" and isinstance(node.value, ast.Name):
+            return file.imports.get(node.value.id) == ("os", None)
+        return isinstance(node, ast.Name) and file.imports.get(node.id) == ("os", "environ")
+
+    def _env_ref(self, file: SourceFile, name_node: ast.expr, default_node: ast.expr | None, depth: int) -> EnvRef:
+        name = self._eval(file, name_node, depth + 1)
+        if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
+            raise _NotStatic("an environment variable whose name is only known at run time")
+        default = None
+        if default_node is not None:
+            default = self._eval(file, default_node, depth + 1)
+            if not isinstance(default, str):
+                raise _NotStatic("an environment variable with a default that is not a string")
+        return EnvRef(name, default)
+
+    def _eval_env_list(self, file: SourceFile, node: ast.ListComp, depth: int) -> EnvRef:
+        """``[o.strip() for o in <env>.split(",")]`` (optionally ``if o`` / ``if o.strip()``): the comma list."""
+        if len(node.generators) == 1 and not node.generators[0].is_async:
+            loop = node.generators[0]
+            item = loop.target.id if isinstance(loop.target, ast.Name) else None
+
+            def is_item(expr: ast.expr) -> bool:
+                return isinstance(expr, ast.Name) and expr.id == item
+
+            def stripped(expr: ast.expr) -> bool:
+                return (is_item(expr) or isinstance(expr, ast.Call) and not expr.args and not expr.keywords
+                        and isinstance(expr.func, ast.Attribute) and expr.func.attr == "strip"
+                        and is_item(expr.func.value))
+            source = self._eval(file, loop.iter, depth + 1)
+            if item and stripped(node.elt) and all(stripped(cond) for cond in loop.ifs) and isinstance(source, EnvRef) \
+                    and source.split:
+                return source
+        raise _NotStatic("computed at run time")
+
     def _eval_call(self, file: SourceFile, node: ast.Call, depth: int) -> Any:
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == "split" and len(node.args) == 1 and not node.keywords:
+            target = self._eval(file, func.value, depth + 1)
+            if isinstance(target, EnvRef) and not target.split and self._eval(file, node.args[0], depth + 1) == ",":
+                return EnvRef(target.name, target.default, split=True)
+        if (1 <= len(node.args) <= 2 and not node.keywords and (
+                (isinstance(func, ast.Attribute) and func.attr == "get" and self._is_environ(file, func.value))
+                or (isinstance(func, ast.Attribute) and func.attr == "getenv" and isinstance(func.value, ast.Name)
+                    and file.imports.get(func.value.id) == ("os", None))
+                or (isinstance(func, ast.Name) and file.imports.get(func.id) == ("os", "getenv")))):
+            return self._env_ref(file, node.args[0], node.args[1] if len(node.args) == 2 else None, depth)
         name = call_name(node)
         if name in ("re.compile", "compile") and node.args and not node.keywords:
             pattern = self._eval(file, node.args[0], depth + 1)
@@ -420,6 +505,11 @@ def _timedelta_seconds(project: Project, file: SourceFile, node: ast.Call, depth
             raise _NotStatic("timedelta with a non-number")
         total += amount * _TIMEDELTA_SECONDS[unit]
     return total
+
+
+def _holds_env(value: Any) -> bool:
+    items = value.values() if isinstance(value, dict) else value
+    return any(isinstance(item, EnvRef) or (isinstance(item, (list, dict)) and _holds_env(item)) for item in items)
 
 
 def _suffixes(module: str) -> list[str]:

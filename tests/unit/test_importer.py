@@ -9,6 +9,7 @@ does) to show the translation agrees with it.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -549,12 +550,12 @@ def test_runtime_origins_are_untranslatable_with_their_line(tmp_path):
         app = Flask(__name__)
         CORS(
             app,
-            origins=os.environ["FRONTEND_ORIGINS"].split(","),
+            origins=[o for o in ORIGIN_LIST if o],
             max_age=int(os.environ.get("MAX_AGE", "60")),
         )
     """)
     assert found(result, "untranslatable") == [
-        (7, ('origins os.environ["FRONTEND_ORIGINS"].split(",") is only known at run time; emitted origins: [] '
+        (7, ('origins [o for o in ORIGIN_LIST if o] is only known at run time; emitted origins: [] '
             "(no origin allowed) meanwhile: replace it with the origins it has in production, e.g. "
             'origins: ["https://app.example.com"]')),
         (8, 'max_age int(os.environ.get("MAX_AGE", "60")) is only known at run time; left out: set it by hand'),
@@ -942,7 +943,7 @@ def test_cli_writes_a_file_that_check_accepts_and_maps_check_warnings_to_source(
         from flask import Flask
         from flask_cors import CORS
         app = Flask(__name__)
-        CORS(app, resources={r"/api/.*": {"origins": os.environ["ORIGINS"]}}, max_age=86400)
+        CORS(app, resources={r"/api/.*": {"origins": ORIGINS}}, max_age=86400)
     """)
     out = tmp_path / "gateway.yaml"
     result = cli("import", str(app), "-o", str(out), "--upstream", "http://127.0.0.1:8000")
@@ -955,6 +956,27 @@ def test_cli_writes_a_file_that_check_accepts_and_maps_check_warnings_to_source(
     check = cli("check", "-c", str(out))
     assert check.returncode == 0, check.stdout
     assert yaml.safe_load(out.read_text())["upstreams"]["app"]["url"] == "http://127.0.0.1:8000"
+
+
+def test_cli_checks_origins_from_the_environment_and_check_needs_the_variable(tmp_path):
+    app = write(tmp_path, """
+        import os
+        from flask import Flask
+        from flask_cors import CORS
+        app = Flask(__name__)
+        CORS(app, origins=os.environ["ORIGINS"].split(","))
+    """)
+    out = tmp_path / "gateway.yaml"
+    result = cli("import", str(app), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0].startswith(f"{app}:5: warning: origins come from the environment variable "
+                                                    "ORIGINS (a comma-separated list of origins): emitted as ${ORIGINS}")
+    unset = subprocess.run([*CLI, "check", "-c", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                           env={k: v for k, v in os.environ.items() if k != "ORIGINS"})
+    assert unset.returncode == 1 and "environment variable ORIGINS is not set" in unset.stdout + unset.stderr
+    given = subprocess.run([*CLI, "check", "-c", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "ORIGINS": "https://a.example.com,https://b.example.com"})
+    assert given.returncode == 0, given.stdout + given.stderr
 
 
 def test_cli_exit_1_when_nothing_usable(tmp_path):
@@ -1367,3 +1389,79 @@ def test_cors_itself_through_a_chain_of_star_imports(tmp_path):
     parse_config(result.config_yaml)
     origins = [cors["origins"] for _, cors in routes(result)]
     assert ["https://c.example.com"] in origins and ["https://b.example.com"] in origins
+
+
+# --------------------------------------------------------------------------
+# Origins from the environment (issue 16, pattern 6)
+# --------------------------------------------------------------------------
+
+
+def env_imported(tmp_path: Path, source: str) -> ImportResult:
+    """Import the snippet; the emitted config loads with its variables set to an origin."""
+    result = import_app(write(tmp_path, source))
+    parse_config(result.config_yaml, env={"CORS_ORIGINS": "https://a.example.com", "FRONTEND": "https://a.example.com"})
+    return result
+
+
+@pytest.mark.parametrize("expression, emitted", [
+    ('os.environ["CORS_ORIGINS"].split(",")', "${CORS_ORIGINS}"),
+    ('[o.strip() for o in os.environ["CORS_ORIGINS"].split(",")]', "${CORS_ORIGINS}"),
+    ('[o.strip() for o in os.getenv("CORS_ORIGINS", "").split(",") if o.strip()]', "${CORS_ORIGINS:-}"),
+    ('os.environ["FRONTEND"]', ["${FRONTEND}"]),
+    ('os.environ.get("FRONTEND", "https://app.example.com")', ["${FRONTEND:-https://app.example.com}"]),
+    ('environ.get("FRONTEND")', ["${FRONTEND}"]),
+    ('getenv("FRONTEND")', ["${FRONTEND}"]),
+    ("SETTING", "${CORS_ORIGINS}"),  # a module constant read from the environment
+])
+def test_origins_from_the_environment_become_placeholders(tmp_path, expression, emitted):
+    result = env_imported(tmp_path, f"""
+        import os
+        from os import environ, getenv
+
+        from flask import Flask
+        from flask_cors import CORS
+
+        SETTING = os.environ["CORS_ORIGINS"].split(",")
+        app = Flask(__name__)
+        CORS(app, origins={expression})
+    """)
+    assert routes(result)[0][1]["origins"] == emitted
+    variable = "FRONTEND" if "FRONTEND" in str(emitted) else "CORS_ORIGINS"
+    assert [m for _, m in found(result, "warning") if m.startswith(f"origins come from the environment variable "
+                                                                    f"{variable} (")]
+    assert not found(result, "untranslatable")
+
+
+def test_environment_origins_are_read_by_the_gateway_from_its_own_environment(tmp_path):
+    from gateway.config import ConfigError
+
+    result = env_imported(tmp_path, """
+        import os
+        from flask import Flask
+        from flask_cors import CORS
+
+        app = Flask(__name__)
+        CORS(app, origins=os.environ["CORS_ORIGINS"].split(","), supports_credentials=True)
+    """)
+    config = parse_config(result.config_yaml, env={"CORS_ORIGINS": "https://a.example.com, https://b.example.com"})
+    route = config.routes[0]
+    assert [pattern.text for pattern in route.cors.origins] == ["https://a.example.com", "https://b.example.com"]
+    assert route.cors.supports_credentials is True
+    with pytest.raises(ConfigError, match="CORS_ORIGINS is not set"):
+        parse_config(result.config_yaml, env={})
+
+
+def test_environment_values_mixed_into_a_list_stay_untranslatable(tmp_path):
+    result = env_imported(tmp_path, """
+        import os
+        from flask import Flask
+        from flask_cors import CORS
+
+        app = Flask(__name__)
+        CORS(app, origins=[os.environ["A"], "https://b.example.com"], allow_headers=os.environ["H"])
+    """)
+    assert routes(result)[0][1]["origins"] == []
+    messages = [m for _, m in found(result, "untranslatable")]
+    assert any(m.startswith('origins [os.environ["A"], "https://b.example.com"] is only known at run time')
+               for m in messages)
+    assert any("environment variable H" in m for m in messages), messages
