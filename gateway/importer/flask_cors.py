@@ -31,8 +31,10 @@ _TOKEN = TOKEN
 class CorsTranslator:
     """Turns merged flask-cors options into a gateway ``cors`` block, reporting every difference."""
 
-    def __init__(self, findings: Findings):
+    def __init__(self, findings: Findings, unread_config: list[Site] | None = None):
+        """``unread_config``: where config the importer could not read is loaded (it may set CORS_ORIGINS)."""
         self.findings = findings
+        self.unread_config = unread_config or []
 
     def block(
         self, options: Options, anchor: Site, route_methods: set[str] | None = None, *, decorator: bool = False
@@ -106,6 +108,15 @@ class CorsTranslator:
             return []
         if isinstance(value, dict):
             self.findings.add(site, UNTRANSLATABLE, "origins is a dict; emitted origins: [] (list the origins by hand)")
+            return []
+        if opt.site is None and self.unread_config:
+            where = ", ".join(f"{file}:{line}" for file, line in self.unread_config[:3])
+            self.findings.add(
+                site, UNTRANSLATABLE,
+                f"origins not set here, and config loaded where the importer cannot read it ({where}) may set "
+                'CORS_ORIGINS; flask-cors\'s default ("*") is not assumed: emitted origins: [] (no origin allowed) '
+                "meanwhile: list the origins CORS_ORIGINS has in production",
+            )
             return []
         entries = [re_fix(entry) for entry in ensure_list(value)]
         if opt.site is None:

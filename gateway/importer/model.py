@@ -140,6 +140,9 @@ class AppModel:
         self.uses_flask_cors = False
         self._consumed: set[int] = set()
         self._loaders: list[Problem] = []
+        # Where config the importer could not read is loaded: CORS_* may be set there, so a
+        # missing origins option is not flask-cors's default "*" (see ``CorsTranslator``).
+        self.unread_config: list[Site] = []
         for file in project.files:
             self._find_blueprints(file)
             for name, call in file.assigned.items():
@@ -150,6 +153,7 @@ class AppModel:
         if self.uses_flask_cors:
             for site, severity, message in self._loaders:
                 findings.add(site, severity, message)
+                self.unread_config.append(site)
 
     # -- blueprints -----------------------------------------------------------
 
@@ -337,14 +341,27 @@ class AppModel:
                 key = self.project.value(file, target.slice)
                 if isinstance(key, str):
                     self._config_value(file, key, node.value)
+                else:
+                    self._unread_key(file, node, file.segment(target))
 
-    def _config_value(self, file: SourceFile, key: str, node: ast.expr, value: Any = None) -> None:
+    def _unread_key(self, file: SourceFile, node: ast.AST, what: str) -> None:
+        """A config key only known at run time (``for k in dir(settings): app.config[k] = ...``)."""
+        self._loaders.append((
+            (file.display, node.lineno), WARNING,
+            (f"{what} sets config keys only known at run time; if they include CORS_* keys, the importer did not "
+             "see them: add their values to the emitted routes by hand"),
+        ))
+
+    def _config_value(self, file: SourceFile, key: str, node: ast.expr, value: Any = None,
+                      at: tuple[SourceFile, int] | None = None) -> None:
+        """``at``: where the value enters the app's config (a ``from_object`` call), when not where it is written."""
         if key not in FC_CONFIG_KEYS:
             return
         value = self.project.value(file, node) if value is None else value
         if value is None:
             return  # flask-cors skips config keys set to None
-        self.config.append(ConfigValue(file, node.lineno, key, Opt(value, (file.display, node.lineno), node, file)))
+        enters, line = at if at is not None else (file, node.lineno)
+        self.config.append(ConfigValue(enters, line, key, Opt(value, (file.display, node.lineno), node, file)))
         if _conditional(file, node):
             self.findings.add(
                 (file.display, node.lineno), WARNING,
@@ -352,6 +369,16 @@ class AppModel:
             )
 
     def _read_config_call(self, file: SourceFile, call: ast.Call, method: str) -> None:
+        if method == "setdefault" and call.args:
+            key = self.project.value(file, call.args[0])
+            if isinstance(key, str):
+                if len(call.args) > 1:
+                    self._config_value(file, key, call.args[1])
+            else:
+                self._unread_key(file, call, file.segment(call))
+            return
+        if method == "from_object" and call.args and self._settings_module(file, call.args[0], call.lineno):
+            return
         if method in ("update", "from_mapping"):
             for keyword in call.keywords:
                 if keyword.arg:
@@ -372,12 +399,38 @@ class AppModel:
                 "them: add their values to the emitted routes by hand"),
             ))
 
+    def _settings_module(self, file: SourceFile, node: ast.expr, line: int) -> bool:
+        """``from_object("pkg.settings")``, ``from_object("pkg.settings.Config")`` or ``from_object(settings)``
+        (an imported module) naming a scanned module: its CORS_* values are read."""
+        value = self.project.value(file, node)
+        module = None
+        if isinstance(value, str):
+            module = self.project.module(value)
+            if module is None and "." in value:
+                owner_name, _, cls_name = value.rpartition(".")
+                owner = self.project.module(owner_name)
+                if owner is not None and any(isinstance(n, ast.ClassDef) and n.name == cls_name
+                                             for n in owner.tree.body):
+                    return self._read_class(owner, cls_name, (file, line))
+        elif isinstance(node, ast.Name) and node.id in file.imports:
+            imported, attr = file.imports[node.id]
+            module = self.project.module(imported if attr is None else f"{imported}.{attr}")
+        if module is None:
+            return False
+        for name, value_node in module.constants.items():
+            if name in FC_CONFIG_KEYS and name.isupper():
+                self._config_value(module, name, value_node, at=(file, line))
+        return True
+
     def _config_class(self, file: SourceFile, node: ast.expr) -> bool:
         """Read CORS_* attributes of ``from_object(SomeClass)`` when the class is in the scanned files."""
         where = self.project.resolve_expr(file, node)
         if where is None:
             return False
         owner, name = where
+        return self._read_class(owner, name, (file, node.lineno))
+
+    def _read_class(self, owner: SourceFile, name: str, at: tuple[SourceFile, int]) -> bool:
         cls = next((n for n in owner.tree.body if isinstance(n, ast.ClassDef) and n.name == name), None)
         if cls is None:
             return False
@@ -390,7 +443,7 @@ class AppModel:
             if isinstance(statement, ast.Assign):
                 for target in statement.targets:
                     if isinstance(target, ast.Name):
-                        self._config_value(owner, target.id, statement.value)
+                        self._config_value(owner, target.id, statement.value, at=at)
         return True
 
     # -- views -------------------------------------------------------------------

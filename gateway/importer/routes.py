@@ -67,7 +67,7 @@ class RouteBuilder:
     def __init__(self, model: AppModel, findings: Findings):
         self.model = model
         self.findings = findings
-        self.translator = CorsTranslator(findings)
+        self.translator = CorsTranslator(findings, model.unread_config)
         self.routes: list[EmittedRoute] = []
         self._names: set[str] = set()
 

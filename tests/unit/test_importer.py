@@ -1465,3 +1465,87 @@ def test_environment_values_mixed_into_a_list_stay_untranslatable(tmp_path):
     assert any(m.startswith('origins [os.environ["A"], "https://b.example.com"] is only known at run time')
                for m in messages)
     assert any("environment variable H" in m for m in messages), messages
+
+
+# --------------------------------------------------------------------------
+# Settings loaded by name (issue 16, pattern 1): read, or never assumed "*"
+# --------------------------------------------------------------------------
+
+SETTINGS = """
+    CORS_ORIGINS = ["https://app.example.com"]
+    CORS_SUPPORTS_CREDENTIALS = True
+
+
+    class Production:
+        CORS_ORIGINS = ["https://prod.example.com"]
+"""
+
+
+@pytest.mark.parametrize("load, origins, credentials", [
+    ('app.config.from_object("pkg.settings")', ["https://app.example.com"], True),
+    ('app.config.from_object("pkg.settings.Production")', ["https://prod.example.com"], None),
+    ("app.config.from_object(settings)", ["https://app.example.com"], True),
+])
+def test_settings_modules_loaded_by_name_are_read(tmp_path, load, origins, credentials):
+    write(tmp_path, "", "pkg/__init__.py")
+    write(tmp_path, SETTINGS, "pkg/settings.py")
+    write(tmp_path, f"""
+        from flask import Flask
+        from flask_cors import CORS
+
+        from pkg import settings
+
+        app = Flask(__name__)
+        {load}
+        CORS(app)
+    """, "pkg/app.py")
+    result = import_app(tmp_path)
+    parse_config(result.config_yaml)
+    cors = routes(result)[0][1]
+    assert cors["origins"] == origins and cors.get("supports_credentials") == credentials
+    assert not [m for _, m in found(result, "warning") if "origins not set" in m]
+
+
+@pytest.mark.parametrize("load", [
+    'app.config.from_object("pkg.missing")',
+    'app.config.from_pyfile("settings.cfg")',
+    'app.config.from_envvar("APP_SETTINGS")',
+    "for key in dir(settings):\n            if key.startswith('CORS_'):\n"
+    "                app.config.setdefault(key, getattr(settings, key))",
+    "for key in dir(settings):\n            app.config[key] = getattr(settings, key)",
+])
+def test_unread_settings_never_fall_back_to_every_origin(tmp_path, load):
+    write(tmp_path, "", "pkg/__init__.py")
+    write(tmp_path, SETTINGS, "pkg/settings.py")
+    write(tmp_path, f"""
+        from flask import Flask
+        from flask_cors import CORS
+
+        from pkg import settings
+
+        app = Flask(__name__)
+        {load}
+        CORS(app)
+    """, "pkg/app.py")
+    result = import_app(tmp_path)
+    parse_config(result.config_yaml)
+    assert routes(result)[0][1]["origins"] == []
+    messages = [m for _, m in found(result, "untranslatable")]
+    assert any(m.startswith("origins not set here, and config loaded where the importer cannot read it") for m in messages)
+    assert not any("allows every origin" in m for _, m in found(result, "warning"))
+
+
+def test_settings_loaded_after_cors_are_ignored_as_flask_cors_did(tmp_path):
+    write(tmp_path, "", "pkg/__init__.py")
+    write(tmp_path, SETTINGS, "pkg/settings.py")
+    write(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+
+        app = Flask(__name__)
+        CORS(app, origins=["https://early.example.com"])
+        app.config.from_object("pkg.settings")
+    """, "pkg/app.py")
+    result = import_app(tmp_path)
+    assert routes(result)[0][1]["origins"] == ["https://early.example.com"]
+    assert any(m.startswith("CORS_ORIGINS is set after CORS() (line 5)") for _, m in found(result, "warning"))
