@@ -313,13 +313,64 @@ class AppModel:
     def _activate(self, file: SourceFile, call: ast.Call, target: ast.expr | None, options: list[Options]) -> None:
         blueprint = self.blueprint_of(file, target) if target is not None else None
         app = self.app_of(file, target) if blueprint is None else None
-        self.activations.append(Activation(file, call, blueprint, options, app))
+        passed = self._passed_in(file, target) if blueprint is None and app is None else None
+        if passed is None:
+            self.activations.append(Activation(file, call, blueprint, options, app))
+        elif not passed:
+            self.findings.add(
+                (file.display, call.lineno), WARNING,
+                f"{file.segment(call)}: {file.segment(target)} is a parameter of a function the importer found no "
+                "call of; translated as installed on the app (every path): if it is a blueprint, narrow the route "
+                "to the blueprint's paths by hand",
+            )
+            self.activations.append(Activation(file, call, None, options, None))
+        else:
+            # CORS(bp) in a helper called once per blueprint (or app): one activation per call.
+            for site, site_file, arg in passed:
+                blueprint = self.blueprint_of(site_file, arg)
+                app = self.app_of(site_file, arg) if blueprint is None else None
+                if blueprint is None and app is None:
+                    self.findings.add(
+                        site, UNTRANSLATABLE,
+                        f"{file.segment(call)} gets {site_file.segment(arg)} here, only known at run time; no route "
+                        "emitted for this call: add the routes of the app or blueprint it is by hand",
+                    )
+                    continue
+                self.activations.append(Activation(file, call, blueprint, options, app))
         if _conditional(file, call):
             self.findings.add(
                 (file.display, call.lineno), WARNING,
                 "flask-cors is installed conditionally here (inside if/for/while/except); the gateway route "
                 "applies always: delete it from the config if that branch does not run in production",
             )
+
+    def _passed_in(self, file: SourceFile, target: ast.expr | None) -> list[tuple[Site, SourceFile, ast.expr]] | None:
+        """When ``target`` is a parameter of the module-level function it is used in: the argument
+        each call of that function in the scanned files passes for it (site, file, node); else None."""
+        if not isinstance(target, ast.Name):
+            return None
+        function = file.parent(target)
+        while function is not None and not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            function = file.parent(function)
+        if function is None or file.parent(function) is not file.tree:
+            return None
+        arguments = function.args
+        positional = [a.arg for a in [*arguments.posonlyargs, *arguments.args]]
+        if target.id not in positional and target.id not in [a.arg for a in arguments.kwonlyargs]:
+            return None
+        index = positional.index(target.id) if target.id in positional else None
+        found: list[tuple[Site, SourceFile, ast.expr]] = []
+        for other in self.project.files:
+            for node in ast.walk(other.tree):
+                if not isinstance(node, ast.Call) or self.project.resolve_expr(other, node.func) != (file,
+                                                                                                      function.name):
+                    continue
+                arg = next((kw.value for kw in node.keywords if kw.arg == target.id), None)
+                if arg is None and index is not None and index < len(node.args):
+                    arg = node.args[index]
+                if arg is not None and not isinstance(arg, ast.Starred):
+                    found.append(((other.display, node.lineno), other, arg))
+        return found
 
     def _read_registration(self, file: SourceFile, call: ast.Call) -> None:
         if not call.args:

@@ -1549,3 +1549,99 @@ def test_settings_loaded_after_cors_are_ignored_as_flask_cors_did(tmp_path):
     result = import_app(tmp_path)
     assert routes(result)[0][1]["origins"] == ["https://early.example.com"]
     assert any(m.startswith("CORS_ORIGINS is set after CORS() (line 5)") for _, m in found(result, "warning"))
+
+
+# --------------------------------------------------------------------------
+# CORS() in a helper called per blueprint (issue 16, pattern 2)
+# --------------------------------------------------------------------------
+
+
+def blueprint_package(tmp_path: Path, main: str) -> None:
+    write(tmp_path, "", "app/__init__.py")
+    write(tmp_path, "", "app/api/__init__.py")
+    write(tmp_path, """
+        from flask import Blueprint
+
+        bp = Blueprint("users", __name__, url_prefix="/users")
+
+
+        @bp.route("/")
+        def index():
+            return "[]"
+    """, "app/api/users.py")
+    write(tmp_path, """
+        from flask import Blueprint
+
+        bp = Blueprint("orders", __name__)
+
+
+        @bp.route("/list")
+        def index():
+            return "[]"
+    """, "app/api/orders.py")
+    write(tmp_path, main, "app/main.py")
+
+
+def test_cors_in_a_helper_called_per_blueprint_covers_each_blueprint_only(tmp_path):
+    blueprint_package(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+
+        from app.api import orders, users
+
+
+        def enable_cors(blueprint):
+            CORS(blueprint, origins="*")
+
+
+        app = Flask(__name__)
+        enable_cors(users.bp)
+        enable_cors(blueprint=orders.bp)
+        app.register_blueprint(users.bp)
+        app.register_blueprint(orders.bp, url_prefix="/orders")
+
+
+        @app.route("/admin")
+        def admin():
+            return "secret"
+    """)
+    result = import_app(tmp_path)
+    parse_config(result.config_yaml)
+    assert [(scope, cors["origins"]) for scope, cors in routes(result)] == [
+        (("re", "/users/"), ["*"]), (("re", "/orders/list"), ["*"]), ("/", []),
+    ]
+    assert decide(result, "/admin", "https://evil.example")[1] != "allowed"
+
+
+def test_cors_in_an_init_function_called_with_the_app(tmp_path):
+    blueprint_package(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+
+
+        def init_extensions(app):
+            CORS(app, origins=["https://app.example.com"])
+
+
+        def create_app():
+            app = Flask(__name__)
+            init_extensions(app)
+            return app
+    """)
+    result = import_app(tmp_path)
+    assert routes(result)[0] == ("/", routes(result)[0][1]) and routes(result)[0][1]["origins"] == [
+        "https://app.example.com"]
+    assert not found(result, "warning")
+
+
+def test_cors_on_a_parameter_of_a_function_never_called_says_so(tmp_path):
+    result = imported(tmp_path, """
+        from flask_cors import CORS
+
+
+        def setup(target):
+            CORS(target, origins=["https://app.example.com"])
+    """)
+    assert routes(result)[0][1]["origins"] == ["https://app.example.com"]
+    assert any(m.startswith('CORS(target, origins=["https://app.example.com"]): target is a parameter of a function '
+                            "the importer found no call of") for _, m in found(result, "warning"))
