@@ -143,6 +143,9 @@ class AppModel:
         # Where config the importer could not read is loaded: CORS_* may be set there, so a
         # missing origins option is not flask-cors's default "*" (see ``CorsTranslator``).
         self.unread_config: list[Site] = []
+        # Where each app is mounted under a path prefix: (prefix, site, certain). certain: a
+        # DispatcherMiddleware mount; else a call that passes the app and a "/..." string.
+        self.mounts: dict[AppKey, list[tuple[str, Site, bool]]] = {}
         for file in project.files:
             self._find_blueprints(file)
             for name, call in file.assigned.items():
@@ -290,6 +293,30 @@ class AppModel:
             self._read_url_rule(file, call)
         elif isinstance(func, ast.Attribute) and _is_config(func.value):
             self._read_config_call(file, call, func.attr)
+        else:
+            self._read_mount(file, call)
+
+    def _read_mount(self, file: SourceFile, call: ast.Call) -> None:
+        """``DispatcherMiddleware(root, {"/api": api_app})``, or a helper given an app and a path
+        (``register_app("/api", api_app)``): the app may be served under that prefix."""
+        name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+        site = (file.display, call.lineno)
+        if name == "DispatcherMiddleware":
+            mounts = call.args[1] if len(call.args) > 1 else next(
+                (kw.value for kw in call.keywords if kw.arg == "mounts"), None)
+            owner, node = self.project.node_of(file, mounts) if mounts is not None else (file, None)
+            if isinstance(node, ast.Dict):
+                for key, value in zip(node.keys, node.values, strict=True):
+                    app = self.app_of(owner, _unwrap_wsgi(value)) if value is not None else None
+                    prefix = self.project.value(owner, key) if key is not None else None
+                    if app is not None:
+                        self.mounts.setdefault(app, []).append(
+                            (prefix if isinstance(prefix, str) else "", site, isinstance(prefix, str)))
+            return
+        apps = [app for arg in call.args if (app := self.app_of(file, _unwrap_wsgi(arg))) is not None]
+        paths = [v for arg in call.args if isinstance(v := self.project.value(file, arg), str) and v.startswith("/")]
+        if len(apps) == 1 and len(paths) == 1:
+            self.mounts.setdefault(apps[0], []).append((paths[0], site, False))
 
     def _cors_instance(self, file: SourceFile, node: ast.expr) -> ast.Call | None:
         where = self.project.resolve_expr(file, node)
@@ -602,6 +629,11 @@ class AppModel:
                 continue
             options[FC_CONFIG_KEYS[item.key]] = item.opt
         return options
+
+
+def _unwrap_wsgi(node: ast.expr) -> ast.expr:
+    """``app.wsgi_app`` -> ``app``."""
+    return node.value if isinstance(node, ast.Attribute) and node.attr == "wsgi_app" else node
 
 
 def _root_name(node: ast.expr) -> str:

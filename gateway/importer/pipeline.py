@@ -18,7 +18,7 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from ..config import ConfigError, parse_config
-from .findings import INFO, UNTRANSLATABLE, Finding, Findings, Site
+from .findings import INFO, UNTRANSLATABLE, WARNING, Finding, Findings, Site
 from .model import AppKey, AppModel
 from .render import CATCH_ALL_NAME, catch_all, render_config
 from .routes import RouteBuilder
@@ -70,6 +70,7 @@ def import_app_traced(
     model = AppModel(project, findings)
     _choose_app(model, app)
     routes = RouteBuilder(model, findings).build()
+    _mount_prefix(model, app, routes, findings)
     found = len(routes)
     if not any(route.path == "/" for route in routes):
         routes.append(catch_all())
@@ -83,6 +84,45 @@ def import_app_traced(
     text = render_config(str(path), upstream, routes)
     sources = tuple(route.source if route.name != CATCH_ALL_NAME else None for route in routes)
     return ImportResult(text, findings.sorted(), found), sources
+
+
+def _mount_prefix(model: AppModel, app: str | None, routes: list, findings: Findings) -> None:
+    """Prefix the routes with the path the app is mounted under (``DispatcherMiddleware``), or say it may be."""
+    if app is not None:
+        key: AppKey | None = tuple(app.partition(":")[::2])  # type: ignore[assignment]
+    else:
+        apps = model.cors_apps() or list(model.apps)
+        key = apps[0] if len(apps) == 1 else None
+    mounts = model.mounts.get(key, []) if key is not None else []
+    if not mounts or not routes:
+        return
+    certain = sorted({prefix.rstrip("/") for prefix, _, sure in mounts if sure and prefix.rstrip("/")})
+    unknown = [site for prefix, site, sure in mounts if not sure and not prefix]
+    maybe = [(prefix, site) for prefix, site, sure in mounts if not sure and prefix]
+    name = _app_name(key)
+    if len(certain) == 1 and not unknown:
+        prefix = certain[0]
+        site = next(site for p, site, sure in mounts if sure and p.rstrip("/") == prefix)
+        for route in routes:
+            if route.path is not None:
+                route.path = prefix + route.path
+            else:
+                route.path_regex = re.escape(prefix) + f"(?:{route.path_regex})"
+        findings.add(site, INFO, f"DispatcherMiddleware mounts {name} under {prefix}: every emitted route's path "
+                                 f"starts with {prefix}, as the server the gateway proxies to sees it")
+        return
+    for site in unknown:
+        findings.add(site, WARNING, f"DispatcherMiddleware mounts {name} under a prefix only known at run time: "
+                                    "the emitted routes assume it is served at /; put that prefix before every "
+                                    "route's path")
+    if len(certain) > 1:
+        findings.add(mounts[0][1], WARNING, f"DispatcherMiddleware mounts {name} under several prefixes "
+                                            f"({', '.join(certain)}): the emitted routes assume it is served at /; "
+                                            "copy them for each prefix")
+    for prefix, site in maybe:
+        findings.add(site, WARNING, f"{name} is passed with the path {prefix!r} here: if this mounts the app under "
+                                    f"{prefix}, every route's path must start with {prefix} (the emitted routes "
+                                    "assume the app is served at /)")
 
 
 def _choose_app(model: AppModel, app: str | None) -> None:

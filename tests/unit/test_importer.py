@@ -1645,3 +1645,49 @@ def test_cors_on_a_parameter_of_a_function_never_called_says_so(tmp_path):
     assert routes(result)[0][1]["origins"] == ["https://app.example.com"]
     assert any(m.startswith('CORS(target, origins=["https://app.example.com"]): target is a parameter of a function '
                             "the importer found no call of") for _, m in found(result, "warning"))
+
+
+# --------------------------------------------------------------------------
+# Apps mounted under a prefix (issue 16, pattern 4)
+# --------------------------------------------------------------------------
+
+MOUNTED_API = """
+    import os
+
+    from flask import Flask
+    from flask_cors import CORS
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    frontend = Flask(__name__)
+    api = Flask("api")
+    CORS(api, resources={r"/v1/*": {"origins": "https://app.example.com"}})
+
+
+    @api.route("/v1/items")
+    def items():
+        return "[]"
+
+
+    MOUNT
+"""
+
+
+def test_an_app_mounted_by_dispatcher_middleware_gets_its_prefix(tmp_path):
+    result = imported(tmp_path, MOUNTED_API.replace(
+        "MOUNT", 'frontend.wsgi_app = DispatcherMiddleware(frontend.wsgi_app, {"/api": api.wsgi_app})'))
+    assert routes(result)[0][0] == ("re", "/api(?:(?:/v1/*)(?s:.*))")
+    assert decide(result, "/api/v1/items", "https://app.example.com")[1] == "allowed"
+    assert decide(result, "/v1/items", "https://app.example.com")[0] == "no-cors"  # the frontend's own path
+    assert (17, "DispatcherMiddleware mounts app:api under /api: every emitted route's path starts with /api, as the "
+                "server the gateway proxies to sees it") in found(result, "info")
+
+
+@pytest.mark.parametrize("mount, message", [
+    ('frontend.wsgi_app = DispatcherMiddleware(frontend.wsgi_app, {os.environ["P"]: api})',
+     "DispatcherMiddleware mounts app:api under a prefix only known at run time"),
+    ('register_app("/api", api)', "app:api is passed with the path '/api' here: if this mounts the app under /api"),
+])
+def test_a_prefix_that_cannot_be_known_is_announced(tmp_path, mount, message):
+    result = imported(tmp_path, MOUNTED_API.replace("MOUNT", mount))
+    assert routes(result)[0][0] == ("re", "(?:/v1/*)(?s:.*)")  # as served at /
+    assert any(m.startswith(message) for _, m in found(result, "warning")), result.findings
