@@ -38,7 +38,17 @@ from ..support import ROOT, stop_process, wait_for_port
 HERE = Path(__file__).resolve().parent
 APPS_DIR = HERE / "apps"
 STUB_DIR = HERE / "no_flask_cors"
-APP_NAMES = sorted(p.stem for p in APPS_DIR.glob("*.py") if p.stem != "__init__")
+# A corpus app is a module (apps/NAME.py) or a package of modules (apps/NAME/, served from NAME.app),
+# for the setups real projects spread over several files.
+PACKAGES = sorted(p.name for p in APPS_DIR.iterdir() if p.is_dir() and (p / "app.py").is_file())
+APP_NAMES = sorted([*(p.stem for p in APPS_DIR.glob("*.py") if p.stem != "__init__"), *PACKAGES])
+# Both the apps and the gateways run with this environment: the corpus's
+# environment-driven setups read it (flask-cors at start-up, the gateway's ${NAME}).
+CORPUS_ENV = {"DIFF_CORS_ORIGINS": "https://app.example.com, https://admin.example.com"}
+
+
+def app_path(name: str) -> Path:
+    return APPS_DIR / name if name in PACKAGES else APPS_DIR / f"{name}.py"
 
 # Loads each app file under its own module name, serves its module-level
 # ``app`` on a port of its own (threaded Werkzeug, like tests/apps/serve.py),
@@ -52,9 +62,14 @@ ports = {"__flask_cors__": getattr(flask_cors, "STUB", False) and "stub" or flas
 servers = []
 for path in sys.argv[1:]:
     path = Path(path)
-    spec = importlib.util.spec_from_file_location("differential_app_" + path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    if path.is_dir():  # a package: imported as NAME.app, its modules importing each other
+        if str(path.parent) not in sys.path:
+            sys.path.insert(0, str(path.parent))
+        module = importlib.import_module(path.name + ".app")
+    else:
+        spec = importlib.util.spec_from_file_location("differential_app_" + path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
     server = make_server("127.0.0.1", 0, module.app, threaded=True)
     ports[path.stem] = server.server_port
     servers.append(server)
@@ -128,13 +143,13 @@ def _listening_port(deployment: Deployment, timeout: float = 20.0) -> int:
 
 
 def _serve_apps(stub: bool, stderr_path: Path) -> subprocess.Popen:
-    env = dict(os.environ)
+    env = {**os.environ, **CORPUS_ENV}
     if stub:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(STUB_DIR), env.get("PYTHONPATH", "")]))
     # Werkzeug logs each request on stderr: a file, never an unread pipe (it would fill and block).
     with open(stderr_path, "w") as stderr:
         return subprocess.Popen(
-            [sys.executable, "-c", SERVE, *(str(APPS_DIR / f"{name}.py") for name in APP_NAMES)],
+            [sys.executable, "-c", SERVE, *(str(app_path(name)) for name in APP_NAMES)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
         )
 
@@ -177,7 +192,7 @@ def deployments(app_servers, tmp_path_factory):
         import_error = f"cannot import gateway.importer.import_app: {exc!r}"
 
     for name in APP_NAMES:
-        deployment = Deployment(name, APPS_DIR / f"{name}.py")
+        deployment = Deployment(name, app_path(name))
         found[name] = deployment
         if import_app is None:
             deployment.error = import_error
@@ -193,6 +208,7 @@ def deployments(app_servers, tmp_path_factory):
         # concurrent test runs) and the gateway prints the one it got.
         env = {
             **os.environ,
+            **CORPUS_ENV,
             "CORS_GATEWAY_LISTEN_HOST": "127.0.0.1",
             "CORS_GATEWAY_LISTEN_PORT": "0",
             "CORS_GATEWAY_ADMIN_HOST": "127.0.0.1",

@@ -1,6 +1,8 @@
 """Differential tests: the gateway configured by the importer vs flask-cors, as a browser sees them.
 
-For every app of the corpus (``apps/``), the same request matrix goes to
+For every app of the corpus (``apps/``: a module, or a package of modules
+served from ``NAME.app`` for setups spread over several files; both runs see
+``conftest.CORPUS_ENV``), the same request matrix goes to
 
 * (a) the app running flask-cors, and
 * (c) the gateway, configured by ``import_app(app_file).config_yaml``, in
@@ -109,6 +111,11 @@ CASES: dict[str, Case] = {
             "https://a.example.com:8443", "https://example.com", "https://app.example.org",
         ),
     ),
+    "pkg_blueprints": Case(("/users/list", "/orders/list", "/admin", "/nope")),
+    "pkg_env": Case(("/api/data", "/api/nope", "/other"), ("https://admin.example.com",)),
+    "pkg_mounted": Case(("/api/v1/items", "/v1/items", "/api/v1/nope")),
+    "pkg_settings": Case(("/items", "/nope")),
+    "pkg_star": Case(("/api/things", "/home", "/api/nope")),
     "regex_dotstar": Case(
         ("/things", "/nope"),
         ("https://a.example.com", "https://a.example.com.com", "https://a.example.com.evil.test"),
@@ -527,6 +534,11 @@ EXPECTED: dict[str, tuple[Expected, ...]] = {
         ),
         preflight_answered_by_gateway(),
     ),
+    "pkg_blueprints": (),
+    "pkg_env": (preflight_answered_by_gateway(),),
+    "pkg_mounted": (preflight_answered_by_gateway(),),
+    "pkg_settings": (preflight_answered_by_gateway(),),
+    "pkg_star": (preflight_answered_by_gateway(),),
     "regex_dotstar": (
         Expected(
             reason="origin regex r'.*.example.com': re.match anchors only the start and '.*' takes the scheme, so "

@@ -1,0 +1,1 @@
+"""An API app mounted under /api by DispatcherMiddleware (issue 16, pattern 4)."""

@@ -1,0 +1,4 @@
+from flask_cors import CORS
+
+__all__ = ["cors"]
+cors = CORS()
