@@ -144,6 +144,15 @@ class CorsTranslator:
     def _env_origins(self, ref: EnvRef, site: Site) -> list[str] | str:
         """Origins read from the environment: the config reads the same variable (``${NAME}``)."""
         placeholder = ref.placeholder()
+        if not ref.split and ref.default is not None and "," in ref.default:
+            # flask-cors took the whole default as one origin, which matched nothing.
+            self.findings.add(
+                site, UNTRANSLATABLE,
+                f"origins from the environment variable {ref.name} with the default {ref.default!r}, one string "
+                "holding commas, which flask-cors matched against no origin; emitted origins: [] (no origin "
+                "allowed): list the origins by hand",
+            )
+            return []
         what = ("a comma-separated list of origins" if ref.split
                 else "one origin (flask-cors does not split it on commas)")
         self.findings.add(
@@ -152,7 +161,9 @@ class CorsTranslator:
             + (f", default {ref.default!r}" if ref.default is not None else "")
             + f"): emitted as {placeholder}, which the gateway reads from its own environment when it loads the "
             f"config: set {ref.name} there too. The gateway reads the value with its own origin syntax (exact "
-            "origins, *.example.com wildcards, re:^...$ regexes), not flask-cors's regex guess: check the value",
+            "origins, *.example.com wildcards, re:^...$ regexes), not flask-cors's regex guess: check the value"
+            + (". Set but empty, the gateway uses the default where flask-cors allowed no origin"
+               if ref.default else ""),
         )
         # A string for a list key is split on commas by the config; one origin stays one list item.
         return placeholder if ref.split else [placeholder]

@@ -146,6 +146,7 @@ class AppModel:
         # Where each app is mounted under a path prefix: (prefix, site, certain). certain: a
         # DispatcherMiddleware mount; else a call that passes the app and a "/..." string.
         self.mounts: dict[AppKey, list[tuple[str, Site, bool]]] = {}
+        self.unknown_mounts: list[Site] = []  # DispatcherMiddleware mounts not tied to a scanned app
         for file in project.files:
             self._find_blueprints(file)
             for name, call in file.assigned.items():
@@ -305,13 +306,23 @@ class AppModel:
             mounts = call.args[1] if len(call.args) > 1 else next(
                 (kw.value for kw in call.keywords if kw.arg == "mounts"), None)
             owner, node = self.project.node_of(file, mounts) if mounts is not None else (file, None)
-            if isinstance(node, ast.Dict):
-                for key, value in zip(node.keys, node.values, strict=True):
-                    app = self.app_of(owner, _unwrap_wsgi(value)) if value is not None else None
-                    prefix = self.project.value(owner, key) if key is not None else None
-                    if app is not None:
-                        self.mounts.setdefault(app, []).append(
-                            (prefix if isinstance(prefix, str) else "", site, isinstance(prefix, str)))
+            # Mounted inside another DispatcherMiddleware: the outer prefix adds to these (not followed).
+            parent = file.parent(call)
+            nested = isinstance(parent, ast.Dict) and isinstance(file.parent(parent), ast.Call) and (
+                getattr(file.parent(parent).func, "attr", getattr(file.parent(parent).func, "id", ""))  # type: ignore[union-attr]
+                == "DispatcherMiddleware")
+            if not isinstance(node, ast.Dict) or (isinstance(mounts, ast.Name) and _subscript_stored(file, mounts.id)):
+                self.unknown_mounts.append(site)
+                return
+            for key, value in zip(node.keys, node.values, strict=True):
+                app = self.app_of(owner, _unwrap_wsgi(value)) if value is not None else None
+                prefix = self.project.value(owner, key) if key is not None else None
+                if app is not None:
+                    sure = isinstance(prefix, str) and not nested
+                    self.mounts.setdefault(app, []).append((prefix if sure else "", site, sure))
+                elif not (isinstance(value, ast.Call) and getattr(value.func, "id", getattr(
+                        value.func, "attr", "")) == "DispatcherMiddleware"):
+                    self.unknown_mounts.append(site)  # create_api(), an app object from elsewhere
             return
         apps = [app for arg in call.args if (app := self.app_of(file, _unwrap_wsgi(arg))) is not None]
         paths = [v for arg in call.args if isinstance(v := self.project.value(file, arg), str) and v.startswith("/")]
@@ -338,9 +349,10 @@ class AppModel:
         self._activate(file, call, target, [opts])
 
     def _activate(self, file: SourceFile, call: ast.Call, target: ast.expr | None, options: list[Options]) -> None:
-        blueprint = self.blueprint_of(file, target) if target is not None else None
-        app = self.app_of(file, target) if blueprint is None else None
-        passed = self._passed_in(file, target) if blueprint is None and app is None else None
+        # A parameter of the enclosing helper first: it may shadow a module-level name.
+        passed = self._passed_in(file, target)
+        blueprint = self.blueprint_of(file, target) if target is not None and passed is None else None
+        app = self.app_of(file, target) if blueprint is None and passed is None else None
         if passed is None:
             self.activations.append(Activation(file, call, blueprint, options, app))
         elif not passed:
@@ -354,12 +366,13 @@ class AppModel:
         else:
             # CORS(bp) in a helper called once per blueprint (or app): one activation per call.
             for site, site_file, arg in passed:
-                blueprint = self.blueprint_of(site_file, arg)
-                app = self.app_of(site_file, arg) if blueprint is None else None
+                blueprint = self.blueprint_of(site_file, arg) if arg is not None else None
+                app = self.app_of(site_file, arg) if blueprint is None and arg is not None else None
                 if blueprint is None and app is None:
+                    what = site_file.segment(arg) if arg is not None else "its argument through *args or **kwargs"
                     self.findings.add(
                         site, UNTRANSLATABLE,
-                        f"{file.segment(call)} gets {site_file.segment(arg)} here, only known at run time; no route "
+                        f"{file.segment(call)} gets {what} here, only known at run time; no route "
                         "emitted for this call: add the routes of the app or blueprint it is by hand",
                     )
                     continue
@@ -371,7 +384,8 @@ class AppModel:
                 "applies always: delete it from the config if that branch does not run in production",
             )
 
-    def _passed_in(self, file: SourceFile, target: ast.expr | None) -> list[tuple[Site, SourceFile, ast.expr]] | None:
+    def _passed_in(self, file: SourceFile, target: ast.expr | None
+                   ) -> list[tuple[Site, SourceFile, ast.expr | None]] | None:
         """When ``target`` is a parameter of the module-level function it is used in: the argument
         each call of that function in the scanned files passes for it (site, file, node); else None."""
         if not isinstance(target, ast.Name):
@@ -386,17 +400,29 @@ class AppModel:
         if target.id not in positional and target.id not in [a.arg for a in arguments.kwonlyargs]:
             return None
         index = positional.index(target.id) if target.id in positional else None
-        found: list[tuple[Site, SourceFile, ast.expr]] = []
+        default = _parameter_default(arguments, target.id)
+        found: list[tuple[Site, SourceFile, ast.expr | None]] = []
         for other in self.project.files:
             for node in ast.walk(other.tree):
                 if not isinstance(node, ast.Call) or self.project.resolve_expr(other, node.func) != (file,
                                                                                                       function.name):
                     continue
+                site = (other.display, node.lineno)
                 arg = next((kw.value for kw in node.keywords if kw.arg == target.id), None)
+                starred = [a for a in node.args if isinstance(a, ast.Starred)]
                 if arg is None and index is not None and index < len(node.args):
                     arg = node.args[index]
-                if arg is not None and not isinstance(arg, ast.Starred):
-                    found.append(((other.display, node.lineno), other, arg))
+                    if any(node.args.index(a) <= index for a in starred):
+                        arg = None  # *args: the position is only known at run time
+                        found.append((site, other, None))
+                        continue
+                if isinstance(arg, ast.Starred) or (arg is None and (
+                        starred or any(kw.arg is None for kw in node.keywords))):
+                    found.append((site, other, None))
+                elif arg is not None:
+                    found.append((site, other, arg))
+                elif default is not None:
+                    found.append((site, file, default))  # left to its default, read where the helper is
         return found
 
     def _read_registration(self, file: SourceFile, call: ast.Call) -> None:
@@ -461,13 +487,20 @@ class AppModel:
             for keyword in call.keywords:
                 if keyword.arg:
                     self._config_value(file, keyword.arg, keyword.value)
+                else:  # update(**mapping)
+                    self._unread_key(file, call, file.segment(call))
             for arg in call.args:
                 owner, node = self.project.node_of(file, arg)
-                if isinstance(node, ast.Dict):
-                    for key, value in zip(node.keys, node.values, strict=True):
-                        key_value = self.project.value(owner, key) if key is not None else None
-                        if isinstance(key_value, str):
-                            self._config_value(owner, key_value, value)
+                if not isinstance(node, ast.Dict) or (isinstance(arg, ast.Name) and _subscript_stored(file, arg.id)):
+                    # json.load(...), os.environ, a list of pairs, a dict filled in later: not read
+                    self._unread_key(file, call, file.segment(call))
+                    continue
+                for key, value in zip(node.keys, node.values, strict=True):
+                    key_value = self.project.value(owner, key) if key is not None else None
+                    if isinstance(key_value, str):
+                        self._config_value(owner, key_value, value)
+                    else:
+                        self._unread_key(file, call, file.segment(call))
         elif method == "from_object" and call.args and self._config_class(file, call.args[0]):
             return
         elif method in _CONFIG_LOADERS:
@@ -496,8 +529,15 @@ class AppModel:
         if module is None:
             return False
         for name, value_node in module.constants.items():
-            if name in FC_CONFIG_KEYS and name.isupper():
+            if name in FC_CONFIG_KEYS and name.isupper() and name not in module.mutated:
                 self._config_value(module, name, value_node, at=(file, line))
+        hidden = _hidden_cors_keys(module)
+        if hidden:
+            self._loaders.append((
+                (file.display, line), WARNING,
+                (f"{module.module} sets {', '.join(hidden)} where the importer cannot read it (inside if/try/for, "
+                 "imported, from a star import, or set twice): add those values to the emitted routes by hand"),
+            ))
         return True
 
     def _config_class(self, file: SourceFile, node: ast.expr) -> bool:
@@ -513,10 +553,11 @@ class AppModel:
         if cls is None:
             return False
         if any(not (isinstance(base, ast.Name) and base.id == "object") for base in cls.bases):
-            self.findings.add(
+            # (counted as unread config: a missing origins option is then not taken as "*")
+            self._loaders.append((
                 (owner.display, cls.lineno), WARNING,
                 f"config class {name} has base classes; their CORS_* attributes were not read: check them by hand",
-            )
+            ))
         for statement in cls.body:
             if isinstance(statement, ast.Assign):
                 for target in statement.targets:
@@ -629,6 +670,38 @@ class AppModel:
                 continue
             options[FC_CONFIG_KEYS[item.key]] = item.opt
         return options
+
+
+def _parameter_default(arguments: ast.arguments, name: str) -> ast.expr | None:
+    positional = [*arguments.posonlyargs, *arguments.args]
+    defaults = dict(zip([a.arg for a in positional][len(positional) - len(arguments.defaults):],
+                        arguments.defaults, strict=True))
+    defaults.update({a.arg: d for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)
+                     if d is not None})
+    return defaults.get(name)
+
+
+def _hidden_cors_keys(module: SourceFile) -> list[str]:
+    """CORS_* keys a settings module may set other than as one plain top-level assignment."""
+    plain = {t.id for node in module.tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+             for t in (node.targets if isinstance(node, ast.Assign) else [node.target]) if isinstance(t, ast.Name)}
+    hidden: set[str] = set()
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id in FC_CONFIG_KEYS and (
+                node.id not in plain or node.id in module.mutated or _conditional(module, node)):
+            hidden.add(node.id)
+        elif isinstance(node, ast.ImportFrom):
+            hidden.update(a.asname or a.name for a in node.names if (a.asname or a.name) in FC_CONFIG_KEYS)
+    if module.star_modules:
+        hidden.add("CORS_* keys through from ... import *")
+    return sorted(hidden)
+
+
+def _subscript_stored(file: SourceFile, name: str) -> bool:
+    """``name[...] = ...`` anywhere in the file (a dict literal filled in afterwards)."""
+    return any(isinstance(node, ast.Assign) and any(
+        isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == name for t in node.targets)
+        for node in ast.walk(file.tree))
 
 
 def _unwrap_wsgi(node: ast.expr) -> ast.expr:

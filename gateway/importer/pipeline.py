@@ -94,6 +94,10 @@ def _mount_prefix(model: AppModel, app: str | None, routes: list, findings: Find
         apps = model.cors_apps() or list(model.apps)
         key = apps[0] if len(apps) == 1 else None
     mounts = model.mounts.get(key, []) if key is not None else []
+    for site in sorted(set(model.unknown_mounts)):
+        findings.add(site, WARNING, "DispatcherMiddleware mounts an app the importer cannot tie to a Flask(...) in "
+                                    "the scanned files (a factory call, say): if it is the app with flask-cors, "
+                                    "every emitted route's path must start with its prefix (the routes assume /)")
     if not mounts or not routes:
         return
     certain = sorted({prefix.rstrip("/") for prefix, _, sure in mounts if sure and prefix.rstrip("/")})

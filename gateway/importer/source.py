@@ -213,6 +213,11 @@ def _index_node(source: SourceFile, node: ast.AST) -> None:
         _index_import_from(source, node)
     elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
         source.mutated.add(node.target.id)
+    elif isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) for t in node.targets):
+        # SETTINGS["CORS_ORIGINS"] = ...: the dict is not its literal any more
+        source.mutated.update(t.value.id for t in node.targets  # type: ignore[attr-defined]
+                              if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name))
     elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS:
         if isinstance(node.func.value, ast.Name):
             source.mutated.add(node.func.value.id)
@@ -275,16 +280,22 @@ class Project:
     def module(self, name: str) -> SourceFile | None:
         return self.modules.get(name)
 
-    def resolve(self, file: SourceFile, name: str, depth: int = 0) -> tuple[SourceFile, str] | None:
+    def resolve(self, file: SourceFile, name: str, depth: int = 0,
+                seen: set[int] | None = None) -> tuple[SourceFile, str] | None:
         """Where ``name`` as used in ``file`` is bound: (file, name) in a scanned file, or None."""
         if name in file.assigned or name in file.constants or _defines(file, name):
             return file, name
         target = file.imports.get(name)
         if target is None and depth <= 10:
-            for module in file.star_modules:  # ``from module import *``: the names it exports
+            # ``from module import *``: the names it exports; a later star import
+            # rebinds what an earlier one bound, as in Python.  Each module is
+            # visited once (star imports can form cycles).
+            seen = seen if seen is not None else {id(file)}
+            for module in reversed(file.star_modules):
                 other = self.module(module)
-                if other is not None and other is not file and other.exports(name):
-                    found = self.resolve(other, name, depth + 1)
+                if other is not None and id(other) not in seen and other.exports(name):
+                    seen.add(id(other))
+                    found = self.resolve(other, name, depth + 1, seen)
                     if found is not None:
                         return found
             return None

@@ -1691,3 +1691,184 @@ def test_a_prefix_that_cannot_be_known_is_announced(tmp_path, mount, message):
     result = imported(tmp_path, MOUNTED_API.replace("MOUNT", mount))
     assert routes(result)[0][0] == ("re", "(?:/v1/*)(?s:.*)")  # as served at /
     assert any(m.startswith(message) for _, m in found(result, "warning")), result.findings
+
+
+# --------------------------------------------------------------------------
+# From a review of the issue 16 changes: each of these was translated wrongly
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("settings", [
+    'import os\nif os.environ.get("ENV") == "prod":\n    CORS_ORIGINS = ["https://a.example.com"]\n'
+    'else:\n    CORS_ORIGINS = ["https://b.example.com"]\n',
+    "from pkg.base import *\n",
+    "from pkg.base import CORS_ORIGINS\n",
+])
+def test_settings_the_importer_sees_only_in_part_never_give_every_origin(tmp_path, settings):
+    write(tmp_path, "", "pkg/__init__.py")
+    write(tmp_path, 'CORS_ORIGINS = ["https://app.example.com"]\n', "pkg/base.py")
+    (tmp_path / "pkg/settings.py").write_text(settings)
+    write(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+
+        app = Flask(__name__)
+        app.config.from_object("pkg.settings")
+        CORS(app)
+    """, "pkg/app.py")
+    result = import_app(tmp_path)
+    assert routes(result)[0][1]["origins"] == []
+    assert any(m.startswith("origins not set here") for _, m in found(result, "untranslatable"))
+
+
+@pytest.mark.parametrize("update", [
+    "app.config.update(json.load(open('c.json')))",
+    "app.config.update(SETTINGS)",  # SETTINGS is filled in after its literal
+    "app.config.update(**SETTINGS)",
+    "app.config.from_mapping(os.environ)",
+])
+def test_config_updates_that_cannot_be_read_never_give_every_origin(tmp_path, update):
+    result = imported(tmp_path, f"""
+        import json
+        import os
+        from flask import Flask
+        from flask_cors import CORS
+
+        SETTINGS = {{}}
+        SETTINGS["CORS_ORIGINS"] = ["https://app.example.com"]
+        app = Flask(__name__)
+        {update}
+        CORS(app)
+    """)
+    assert routes(result)[0][1]["origins"] == []
+
+
+def test_the_last_star_import_wins_as_in_python(tmp_path):
+    write(tmp_path, 'ALLOWED = "*"\n', "defaults.py")
+    write(tmp_path, 'ALLOWED = ["https://app.example.com"]\n', "production.py")
+    write(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+
+        from defaults import *
+        from production import *
+
+        app = Flask(__name__)
+        CORS(app, origins=ALLOWED)
+    """, "app.py")
+    assert routes(import_app(tmp_path))[0][1]["origins"] == ["https://app.example.com"]
+
+
+def test_star_import_cycles_resolve_quickly(tmp_path):
+    import time
+
+    names = [f"m{i}" for i in range(6)]
+    for name in names:
+        write(tmp_path, "".join(f"from {other} import *\n" for other in names if other != name), f"{name}.py")
+    write(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+
+        from m0 import *
+
+        app = Flask(__name__)
+        CORS(app, origins=[UNKNOWN_A, UNKNOWN_B, UNKNOWN_C])
+    """, "app.py")
+    started = time.monotonic()
+    import_app(tmp_path)
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("helper, call", [
+    ("def enable_cors(bp):", "enable_cors(api)"),  # the parameter shadows the module-level bp
+    ("def enable_cors(app_, bp=api):", "enable_cors(app)"),  # left to its default
+])
+def test_a_helper_parameter_is_what_each_call_passes(tmp_path, helper, call):
+    result = imported(tmp_path, f"""
+        from flask import Blueprint, Flask
+        from flask_cors import CORS
+
+        app = Flask(__name__)
+        bp = Blueprint("admin", __name__, url_prefix="/admin")
+        api = Blueprint("api", __name__, url_prefix="/api")
+
+
+        @bp.route("/secret")
+        def secret():
+            return "s"
+
+
+        @api.route("/data")
+        def data():
+            return "d"
+
+
+        {helper}
+            CORS(bp, origins=["https://app.example.com"], supports_credentials=True)
+
+
+        {call}
+        app.register_blueprint(bp)
+        app.register_blueprint(api)
+    """)
+    assert [(scope, cors["origins"]) for scope, cors in routes(result)] == [
+        (("re", "/api/data"), ["https://app.example.com"]), ("/", [])]
+
+
+def test_a_helper_given_its_argument_through_star_args_is_untranslatable(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Blueprint, Flask
+        from flask_cors import CORS
+
+        app = Flask(__name__)
+        api = Blueprint("api", __name__)
+
+
+        def enable_cors(bp):
+            CORS(bp, origins=["https://app.example.com"])
+
+
+        enable_cors(*[api])
+    """)
+    assert result.routes_found == 0
+    assert any("gets its argument through *args or **kwargs here" in m for _, m in found(result, "untranslatable"))
+
+
+def test_nested_and_untied_mounts_are_announced_not_guessed(tmp_path):
+    result = imported(tmp_path, """
+        from flask import Flask
+        from flask_cors import CORS
+        from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+        frontend = Flask(__name__)
+        legacy = Flask("legacy")
+        api = Flask("api")
+        CORS(api, origins=["https://app.example.com"])
+
+
+        def create_other():
+            return Flask("other")
+
+
+        frontend.wsgi_app = DispatcherMiddleware(
+            frontend.wsgi_app, {"/v1": DispatcherMiddleware(legacy.wsgi_app, {"/api": api.wsgi_app}),
+                                "/other": create_other()})
+    """)
+    assert routes(result)[0][0] == "/"  # no prefix guessed
+    warnings = [m for _, m in found(result, "warning")]
+    assert any(m.startswith("DispatcherMiddleware mounts app:api under a prefix only known at run time") for m in warnings)
+    assert any(m.startswith("DispatcherMiddleware mounts an app the importer cannot tie") for m in warnings)
+
+
+def test_an_environment_default_holding_commas_allows_nothing_as_flask_cors_did(tmp_path):
+    result = imported(tmp_path, """
+        import os
+        from flask import Flask
+        from flask_cors import CORS
+
+        app = Flask(__name__)
+        CORS(app, origins=os.environ.get("CORS_ORIGINS", "https://a.example.com,https://b.example.com"))
+    """)
+    assert routes(result)[0][1]["origins"] == []
+    assert any(m.startswith("origins from the environment variable CORS_ORIGINS with the default")
+               for _, m in found(result, "untranslatable"))
