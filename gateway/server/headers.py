@@ -107,16 +107,9 @@ def forwarded_headers(
     peer = request.remote or ""
     trusted = bool(trusted_proxies) and is_trusted(peer, trusted_proxies)
     preserve_host = upstream.preserve_host
+    drop = _DROPPED[trusted, preserve_host, request_id is not None]
     if also_drop or "Connection" in incoming:
-        drop = hop_by_hop_names(incoming) | also_drop | _NOT_FORWARDED
-        if not trusted:
-            drop |= _CLIENT_ADDRESS_HEADERS
-        if not preserve_host:
-            drop.add("host")
-        if request_id is not None:
-            drop.add(REQUEST_ID.lower())
-    else:
-        drop = _DROPPED[trusted, preserve_host, request_id is not None]
+        drop = hop_by_hop_names(incoming) | also_drop | drop
     headers = [(name, value) for name, value in incoming.items()
                if not ((lower := name.lower()) in drop or lower.startswith(_REPLACED_PREFIXES))]
     proto, host = client_scheme_and_host(request, trusted)

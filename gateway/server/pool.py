@@ -288,9 +288,9 @@ class Connection(asyncio.Protocol):
         return data
 
     @property
-    def complete(self) -> bool:
-        """The whole response has arrived (its body may still be buffered here)."""
-        return self._reader.complete
+    def finished(self) -> bool:
+        """The whole response has arrived and been read (``read`` would return b"")."""
+        return self._reader.complete and not self._chunks
 
     @property
     def reusable(self) -> bool:

@@ -90,6 +90,8 @@ class UpstreamPool:
                                              ttl_dns_cache=10, enable_cleanup_closed=False)
             timeout = aiohttp.ClientTimeout(
                 total=None,
+                # Waiting for a free pooled connection plus connecting; bounded
+                # so a saturated pool cannot queue handshakes forever.
                 connect=upstream.connect_timeout + upstream.read_timeout,
                 sock_connect=upstream.connect_timeout,
                 sock_read=upstream.read_timeout,
@@ -97,7 +99,8 @@ class UpstreamPool:
             )
             session = self._sessions[name] = aiohttp.ClientSession(
                 connector=connector, timeout=timeout, auto_decompress=False,
-                cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",))
+                cookie_jar=aiohttp.DummyCookieJar(),  # never store upstream cookies
+                skip_auto_headers=("User-Agent",))
         return session
 
     async def close(self) -> None:
@@ -374,16 +377,6 @@ async def _relay_written(request: web.BaseRequest, upstream: Upstream, conn: Con
     data = conn.take()
     transport.write(head + data if data else head)
     sent = len(head) + len(data)
-    if conn.complete:
-        # The whole answer was here (a small one): nothing to wait for.
-        if request.protocol.writing_paused:
-            try:
-                await request.writer.drain()
-            except (ConnectionError, aiohttp.ClientConnectionError) as err:
-                response._body_length = sent
-                raise ClientGone(response) from err
-        response._body_length = sent
-        return response
     protocol = request.protocol
     read_timeout = upstream.read_timeout
     try:
@@ -392,6 +385,8 @@ async def _relay_written(request: web.BaseRequest, upstream: Upstream, conn: Con
                 # The client is not reading as fast: wait (cut off after
                 # listen.send_timeout by listener._GuardedHandler's watchdog).
                 await request.writer.drain()
+            if conn.finished:
+                break  # all relayed (a small answer: at once, with no wait on the upstream)
             try:
                 data = await conn.read(read_timeout)
             except PoolError as err:
