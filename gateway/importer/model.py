@@ -300,17 +300,15 @@ class AppModel:
     def _read_mount(self, file: SourceFile, call: ast.Call) -> None:
         """``DispatcherMiddleware(root, {"/api": api_app})``, or a helper given an app and a path
         (``register_app("/api", api_app)``): the app may be served under that prefix."""
-        name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
         site = (file.display, call.lineno)
-        if name == "DispatcherMiddleware":
+        if _callee(call) == "DispatcherMiddleware":
             mounts = call.args[1] if len(call.args) > 1 else next(
                 (kw.value for kw in call.keywords if kw.arg == "mounts"), None)
             owner, node = self.project.node_of(file, mounts) if mounts is not None else (file, None)
             # Mounted inside another DispatcherMiddleware: the outer prefix adds to these (not followed).
             parent = file.parent(call)
-            nested = isinstance(parent, ast.Dict) and isinstance(file.parent(parent), ast.Call) and (
-                getattr(file.parent(parent).func, "attr", getattr(file.parent(parent).func, "id", ""))  # type: ignore[union-attr]
-                == "DispatcherMiddleware")
+            outer = file.parent(parent) if isinstance(parent, ast.Dict) else None
+            nested = isinstance(outer, ast.Call) and _callee(outer) == "DispatcherMiddleware"
             if not isinstance(node, ast.Dict) or (isinstance(mounts, ast.Name) and _subscript_stored(file, mounts.id)):
                 self.unknown_mounts.append(site)
                 return
@@ -320,8 +318,7 @@ class AppModel:
                 if app is not None:
                     sure = isinstance(prefix, str) and not nested
                     self.mounts.setdefault(app, []).append((prefix if sure else "", site, sure))
-                elif not (isinstance(value, ast.Call) and getattr(value.func, "id", getattr(
-                        value.func, "attr", "")) == "DispatcherMiddleware"):
+                elif not (isinstance(value, ast.Call) and _callee(value) == "DispatcherMiddleware"):
                     self.unknown_mounts.append(site)  # create_api(), an app object from elsewhere
             return
         apps = [app for arg in call.args if (app := self.app_of(file, _unwrap_wsgi(arg))) is not None]
@@ -702,6 +699,12 @@ def _subscript_stored(file: SourceFile, name: str) -> bool:
     return any(isinstance(node, ast.Assign) and any(
         isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == name for t in node.targets)
         for node in ast.walk(file.tree))
+
+
+def _callee(call: ast.Call) -> str:
+    """The called name: ``f`` of ``f(...)`` and of ``module.f(...)``."""
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
 
 
 def _unwrap_wsgi(node: ast.expr) -> ast.expr:

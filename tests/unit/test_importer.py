@@ -1481,12 +1481,8 @@ SETTINGS = """
 """
 
 
-@pytest.mark.parametrize("load, origins, credentials", [
-    ('app.config.from_object("pkg.settings")', ["https://app.example.com"], True),
-    ('app.config.from_object("pkg.settings.Production")', ["https://prod.example.com"], None),
-    ("app.config.from_object(settings)", ["https://app.example.com"], True),
-])
-def test_settings_modules_loaded_by_name_are_read(tmp_path, load, origins, credentials):
+def settings_app(tmp_path: Path, load: str) -> ImportResult:
+    """Import a package whose app loads SETTINGS with ``load`` before ``CORS(app)``."""
     write(tmp_path, "", "pkg/__init__.py")
     write(tmp_path, SETTINGS, "pkg/settings.py")
     write(tmp_path, f"""
@@ -1499,7 +1495,16 @@ def test_settings_modules_loaded_by_name_are_read(tmp_path, load, origins, crede
         {load}
         CORS(app)
     """, "pkg/app.py")
-    result = import_app(tmp_path)
+    return import_app(tmp_path)
+
+
+@pytest.mark.parametrize("load, origins, credentials", [
+    ('app.config.from_object("pkg.settings")', ["https://app.example.com"], True),
+    ('app.config.from_object("pkg.settings.Production")', ["https://prod.example.com"], None),
+    ("app.config.from_object(settings)", ["https://app.example.com"], True),
+])
+def test_settings_modules_loaded_by_name_are_read(tmp_path, load, origins, credentials):
+    result = settings_app(tmp_path, load)
     parse_config(result.config_yaml)
     cors = routes(result)[0][1]
     assert cors["origins"] == origins and cors.get("supports_credentials") == credentials
@@ -1515,19 +1520,7 @@ def test_settings_modules_loaded_by_name_are_read(tmp_path, load, origins, crede
     "for key in dir(settings):\n            app.config[key] = getattr(settings, key)",
 ])
 def test_unread_settings_never_fall_back_to_every_origin(tmp_path, load):
-    write(tmp_path, "", "pkg/__init__.py")
-    write(tmp_path, SETTINGS, "pkg/settings.py")
-    write(tmp_path, f"""
-        from flask import Flask
-        from flask_cors import CORS
-
-        from pkg import settings
-
-        app = Flask(__name__)
-        {load}
-        CORS(app)
-    """, "pkg/app.py")
-    result = import_app(tmp_path)
+    result = settings_app(tmp_path, load)
     parse_config(result.config_yaml)
     assert routes(result)[0][1]["origins"] == []
     messages = [m for _, m in found(result, "untranslatable")]
