@@ -41,18 +41,46 @@ STUB_DIR = HERE / "no_flask_cors"
 # A corpus app is a module (apps/NAME.py) or a package of modules (apps/NAME/, served from NAME.app),
 # for the setups real projects spread over several files.
 PACKAGES = sorted(p.name for p in APPS_DIR.iterdir() if p.is_dir() and (p / "app.py").is_file())
-APP_NAMES = sorted([*(p.stem for p in APPS_DIR.glob("*.py") if p.stem != "__init__"), *PACKAGES])
+# A package holding several Flask apps (issue 16, pattern 7) is in the corpus once per app:
+# corpus name -> (package, the app's MODULE:NAME, given to the importer as --app).
+MULTI_APP = {
+    "pkg_two_apps": ("pkg_two_apps", "pkg_two_apps.app:app"),
+    "pkg_two_apps_admin": ("pkg_two_apps", "pkg_two_apps.admin:app"),
+}
+APP_NAMES = sorted([
+    *(p.stem for p in APPS_DIR.glob("*.py") if p.stem != "__init__"),
+    *(name for name in PACKAGES if name not in {package for package, _ in MULTI_APP.values()}),
+    *MULTI_APP,
+])
 # Both the apps and the gateways run with this environment: the corpus's
 # environment-driven setups read it (flask-cors at start-up, the gateway's ${NAME}).
 CORPUS_ENV = {"DIFF_CORS_ORIGINS": "https://app.example.com, https://admin.example.com"}
 
 
 def app_path(name: str) -> Path:
+    """The file or package directory the importer reads for corpus app ``name``."""
+    if name in MULTI_APP:
+        return APPS_DIR / MULTI_APP[name][0]
     return APPS_DIR / name if name in PACKAGES else APPS_DIR / f"{name}.py"
 
-# Loads each app file under its own module name, serves its module-level
-# ``app`` on a port of its own (threaded Werkzeug, like tests/apps/serve.py),
-# prints {"name": port, ...} once all listen, and records which flask_cors it got.
+
+def app_choice(name: str) -> str | None:
+    """The importer's ``--app MODULE:NAME`` for corpus app ``name`` (None: the scan holds one app)."""
+    return MULTI_APP[name][1] if name in MULTI_APP else None
+
+
+def _served(name: str) -> str:
+    """SERVE's argument for corpus app ``name``: NAME=FILE, or NAME=PACKAGE_DIR:MODULE:ATTR."""
+    if name in MULTI_APP:
+        return f"{name}={app_path(name)}:{MULTI_APP[name][1]}"
+    if name in PACKAGES:
+        return f"{name}={app_path(name)}:{name}.app:app"
+    return f"{name}={app_path(name)}"
+
+# Serves each NAME=FILE (its module-level ``app``, the file loaded under a module name of
+# its own) or NAME=PACKAGE_DIR:MODULE:ATTR on a port of its own (threaded Werkzeug, like
+# tests/apps/serve.py), prints {"NAME": port, ...} once all listen, and records which
+# flask_cors it got.
 SERVE = r"""
 import importlib.util, json, sys, threading
 from pathlib import Path
@@ -60,18 +88,22 @@ from werkzeug.serving import make_server
 import flask_cors
 ports = {"__flask_cors__": getattr(flask_cors, "STUB", False) and "stub" or flask_cors.__file__}
 servers = []
-for path in sys.argv[1:]:
+for arg in sys.argv[1:]:
+    name, _, where = arg.partition("=")
+    path, _, target = where.partition(":")
     path = Path(path)
-    if path.is_dir():  # a package: imported as NAME.app, its modules importing each other
+    if target:  # a package: MODULE:ATTR imported with its parent on sys.path, its modules importing each other
         if str(path.parent) not in sys.path:
             sys.path.insert(0, str(path.parent))
-        module = importlib.import_module(path.name + ".app")
+        module_name, _, attr = target.partition(":")
+        flask_app = getattr(importlib.import_module(module_name), attr)
     else:
         spec = importlib.util.spec_from_file_location("differential_app_" + path.stem, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-    server = make_server("127.0.0.1", 0, module.app, threaded=True)
-    ports[path.stem] = server.server_port
+        flask_app = module.app
+    server = make_server("127.0.0.1", 0, flask_app, threaded=True)
+    ports[name] = server.server_port
     servers.append(server)
 for server in servers:
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -149,7 +181,7 @@ def _serve_apps(stub: bool, stderr_path: Path) -> subprocess.Popen:
     # Werkzeug logs each request on stderr: a file, never an unread pipe (it would fill and block).
     with open(stderr_path, "w") as stderr:
         return subprocess.Popen(
-            [sys.executable, "-c", SERVE, *(str(app_path(name)) for name in APP_NAMES)],
+            [sys.executable, "-c", SERVE, *(_served(name) for name in APP_NAMES)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
         )
 
@@ -198,7 +230,7 @@ def deployments(app_servers, tmp_path_factory):
             deployment.error = import_error
             continue
         try:
-            deployment.result = import_app(str(deployment.app_file), upstream=stubbed.url(name))
+            deployment.result = import_app(str(deployment.app_file), upstream=stubbed.url(name), app=app_choice(name))
         except Exception as exc:  # noqa: BLE001
             deployment.error = f"import_app({deployment.app_file.name}) raised {exc!r}"
             continue

@@ -116,6 +116,8 @@ CASES: dict[str, Case] = {
     "pkg_mounted": Case(("/api/v1/items", "/v1/items", "/api/v1/nope")),
     "pkg_settings": Case(("/items", "/nope")),
     "pkg_star": Case(("/api/things", "/home", "/api/nope")),
+    "pkg_two_apps": Case(("/api/catalog", "/admin/users", "/api/nope"), ("https://admin.example.com",)),
+    "pkg_two_apps_admin": Case(("/admin/users", "/api/catalog", "/admin/nope"), ("https://admin.example.com",)),
     "regex_dotstar": Case(
         ("/things", "/nope"),
         ("https://a.example.com", "https://a.example.com.com", "https://a.example.com.evil.test"),
@@ -134,6 +136,7 @@ CASES: dict[str, Case] = {
         ("https://secret.example.com",),
     ),
     "send_wildcard": Case(("/feed", "/feed/1", "/nope")),
+    "view_methods": Case(("/api/items", "/api/items/new", "/api/items/7", "/api/nope", "/open")),
 }
 
 
@@ -445,7 +448,7 @@ def null_under_star(paths: tuple[str, ...] | None = None) -> Expected:
 
 
 # Paths Flask does not route (404), under a path flask-cors covers.
-NOT_ROUTED = ("/nope", "/api/nope", "/api/v1/nope")
+NOT_ROUTED = ("/nope", "/api/nope", "/api/v1/nope", "/admin/nope")
 
 
 def preflight_answered_by_gateway() -> Expected:
@@ -539,6 +542,8 @@ EXPECTED: dict[str, tuple[Expected, ...]] = {
     "pkg_mounted": (preflight_answered_by_gateway(),),
     "pkg_settings": (preflight_answered_by_gateway(),),
     "pkg_star": (preflight_answered_by_gateway(),),
+    "pkg_two_apps": (null_under_star(paths=("/api/",)), preflight_answered_by_gateway()),
+    "pkg_two_apps_admin": (preflight_answered_by_gateway(),),
     "regex_dotstar": (
         Expected(
             reason="origin regex r'.*.example.com': re.match anchors only the start and '.*' takes the scheme, so "
@@ -555,6 +560,16 @@ EXPECTED: dict[str, tuple[Expected, ...]] = {
     "resources_regex": (preflight_answered_by_gateway(),),
     "resources_tricky_order": (null_under_star(paths=("/api/v1/status",)), preflight_answered_by_gateway()),
     "send_wildcard": (null_under_star(), preflight_answered_by_gateway()),
+    "view_methods": (
+        null_under_star(paths=("/open",)),
+        Expected(
+            reason="@cross_origin(methods=[GET]) on a view that also takes POST: flask-cors consults methods only "
+            "for preflights, so a simple cross-origin POST still got CORS headers; the gateway applies methods "
+            "to actual requests too",
+            flask_cors=True, gateway=False, finding=r"methods leave out POST", methods=("POST",), paths=("/open",),
+        ),
+        preflight_answered_by_gateway(),
+    ),
 }
 
 
