@@ -269,10 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("app_path", metavar="APP_PATH", help="a .py file, or a directory (every *.py below it)")
     importer.add_argument("--upstream", default="http://127.0.0.1:5000",
                           help="the app's URL, for upstreams.app.url (default http://127.0.0.1:5000)")
-    importer.add_argument("-o", "--output", metavar="FILE", help="write the config here (default: stdout)")
+    importer.add_argument("-o", "--output", metavar="FILE|DIR",
+                          help="write the config here (default: stdout); a directory (existing, or ending "
+                               "with /) gets one config per Flask app with flask-cors, as MODULE.NAME.yaml")
     importer.add_argument("--app", metavar="MODULE:NAME",
                           help="the Flask app to translate when the files hold several with flask-cors "
-                               "(e.g. server:app; import refuses to merge them)")
+                               "(e.g. server:app; import refuses to merge them; or use -o DIR)")
     importer.set_defaults(func=cmd_import)
 
     demo = sub.add_parser("demo", help="run a demo: Flask upstream, gateway and a frontend page on another origin")

@@ -4,7 +4,7 @@
 ``flask_cors``, ``render``) on a file or a directory; ``run_import`` is the
 command: it prints the findings, checks the emitted config with
 ``gateway.config.parse_config`` (pointing each issue at its source line) and
-writes the config.
+writes the config (with ``-o DIR``, one per app flask-cors is set up on).
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ from .render import CATCH_ALL_NAME, catch_all, render_config
 from .routes import RouteBuilder
 from .source import Project, SourceError, read_sources
 
-__all__ = ["AppChoiceNeeded", "ImportResult", "import_app", "import_app_traced", "run_import"]
+__all__ = [
+    "AppChoiceNeeded", "ImportResult", "config_file_name", "cors_app_names", "import_app", "import_app_traced",
+    "run_import",
+]
 
 
 class AppChoiceNeeded(SourceError):
@@ -36,7 +39,7 @@ class AppChoiceNeeded(SourceError):
     def __init__(self, apps: list[AppKey], findings: tuple[Finding, ...]):
         names = ", ".join(_app_name(app) for app in apps)
         super().__init__(f"flask-cors is set up on {len(apps)} Flask apps ({names}); no config written: "
-                         f"choose one with --app MODULE:NAME")
+                         f"choose one with --app MODULE:NAME, or write one config per app with -o DIR")
         self.apps = apps
         self.findings = findings
 
@@ -173,10 +176,58 @@ _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ${NAME} withou
 _CHECK_ORIGIN = "https://example.invalid"
 
 
+def cors_app_names(path: str | os.PathLike) -> list[str]:
+    """``MODULE:NAME`` of every Flask app in the scan that flask-cors is set up on, in source order."""
+    model = AppModel(Project(read_sources(path)), Findings())
+    return [_app_name(key) for key in model.cors_apps()]
+
+
+def config_file_name(app: str | None) -> str:
+    """The file ``-o DIR`` writes an app's config to: ``MODULE.NAME.yaml`` (a name never holds a dot)."""
+    return f"{app.replace(':', '.')}.yaml" if app else "cors-gateway.yaml"
+
+
+def _is_directory_output(output: str | None) -> bool:
+    return bool(output) and (Path(output).is_dir() or output.endswith(("/", os.sep)))
+
+
 def run_import(app_path: str, upstream: str, output: str | None, stdout: TextIO = sys.stdout,
                stderr: TextIO = sys.stderr, app: str | None = None) -> int:
     """The ``cors-gateway import`` command: 0 if something usable was found, 1 if not, 2 on bad input
-    (several apps and no ``--app`` included)."""
+    (several apps and no ``--app`` included).
+
+    ``output`` naming a directory (existing, or ending with ``/``) writes one config per app flask-cors
+    is set up on (``config_file_name``), each checked on its own; the exit status is the worst of them.
+    """
+    if not _is_directory_output(output):
+        return _import_one(app_path, upstream, output, stdout, stderr, app)
+    directory = Path(output)
+    try:
+        names = [app] if app else cors_app_names(app_path)
+    except SourceError as err:
+        print(f"cors-gateway import: {err}", file=stderr)
+        return 2
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"cors-gateway import: cannot create {output}: {err}", file=stderr)
+        return 2
+    if len(names) > 1:
+        print(f"cors-gateway import: flask-cors is set up on {len(names)} Flask apps ({', '.join(names)}): "
+              f"one config each in {output}; each gateway goes in front of its own app, so set each "
+              "config's upstreams.app.url (and listen port, on one host)", file=stderr)
+    status = 0
+    for name in names or [None]:
+        target = str(directory / config_file_name(name))
+        if len(names) > 1:
+            print(f"cors-gateway import: {name} -> {target}", file=stderr)
+        status = max(status, _import_one(app_path, upstream, target, stdout, stderr, name))
+    return status
+
+
+def _import_one(app_path: str, upstream: str, output: str | None, stdout: TextIO, stderr: TextIO,
+                app: str | None) -> int:
+    """One config: to ``output`` (a file) or to ``stdout``."""
     try:
         result, sources = import_app_traced(app_path, upstream, app)
     except AppChoiceNeeded as err:
@@ -218,7 +269,8 @@ def run_import(app_path: str, upstream: str, output: str | None, stdout: TextIO 
     else:
         stdout.write(result.config_yaml)
     print(
-        f"cors-gateway import: {result.routes_found} route(s) from {app_path}, {len(result.findings)} finding(s); "
+        f"cors-gateway import: {result.routes_found} route(s) from {app_path}{f' ({app})' if app else ''}, "
+        f"{len(result.findings)} finding(s); "
         f"the config passes check with {len(warnings)} warning(s)",
         file=stderr,
     )

@@ -105,7 +105,20 @@ def _sample(tree: Iterable, any_char: str = "a", optional: int = 1) -> str:
 _EXAMPLE_SUFFIXES = (".evil.test", "-evil.test", "evil.test")
 # A pattern with no scheme of its own (r".*.example.com", r".*example.com")
 # matches from the start of the origin: its examples get one.
-_EXAMPLE_PREFIXES = ("https://", "https://a", "http://", "http://a")
+_EXAMPLE_PREFIXES = ("https://", "https://a", "http://", "http://a", "https:", "http:")
+_WEB_SCHEMES = ("https", "http")
+
+
+def _web_first(candidates: list[str]) -> list[str]:
+    """``candidates``, each with another scheme also tried as https and http, the web schemes first:
+    ``[a-z]+://x[.]com`` is better shown with https://x.com.evil.test than with a://x.com.evil.test."""
+    expanded = []
+    for candidate in candidates:
+        scheme, sep, rest = candidate.partition("://")
+        if sep and scheme not in _WEB_SCHEMES:
+            expanded += [f"{web}://{rest}" for web in _WEB_SCHEMES]
+        expanded.append(candidate)
+    return sorted(dict.fromkeys(expanded), key=lambda c: c.partition("://")[0] not in _WEB_SCHEMES)
 
 
 def prefix_match_example(pattern: str, flags: int, gateway_regex: str) -> str | None:
@@ -123,7 +136,7 @@ def prefix_match_example(pattern: str, flags: int, gateway_regex: str) -> str | 
     candidates = [sample + suffix for suffix in _EXAMPLE_SUFFIXES]
     candidates += [prefix + stem + suffix for stem in (bare, sample) for prefix in _EXAMPLE_PREFIXES
                    for suffix in _EXAMPLE_SUFFIXES]
-    for candidate in candidates:
+    for candidate in _web_first(candidates):
         if compiled.match(candidate) and not gateway.fullmatch(candidate) and is_serialized_origin(candidate):
             return candidate
     return None

@@ -1163,6 +1163,11 @@ def test_credentials_with_origins_open_to_strangers_are_dropped_with_a_finding(t
     (r"https://.*\.example\.com", "https://a.example.com.evil.test"),
     (r".*\.example\.com$", None),  # anchored at the end: re.match and the full match agree
     (r"^https://.*\.example\.com$", None),
+    # a scheme class or a "//" start: the example is a web origin, not a://... or //...
+    (r"[a-z]+://x\.com", "https://x.com.evil.test"),
+    (r"\w+://.*\.example\.com", "https://a.example.com.evil.test"),
+    (r".*//x\.example\.com", "https://x.example.com.evil.test"),
+    (r"ftp://x\.com", "ftp://x.com.evil.test"),  # only another scheme matches: that one
 ])
 def test_start_anchoring_examples_for_patterns_without_a_scheme(pattern, example):
     from gateway.importer.regexes import gateway_origin_regex, prefix_match_example
@@ -1224,7 +1229,7 @@ def test_two_apps_with_flask_cors_are_never_merged(tmp_path):
     assert lines[0].endswith("pick this one with --app server_a:app (or import its file alone)")
     assert lines[1].startswith(f"{tmp_path / 'server_b.py'}:4: untranslatable: Flask app server_b:app")
     assert lines[2] == ("cors-gateway import: flask-cors is set up on 2 Flask apps (server_a:app, server_b:app); "
-                        "no config written: choose one with --app MODULE:NAME")
+                        "no config written: choose one with --app MODULE:NAME, or write one config per app with -o DIR")
 
 
 def test_app_picks_one_apps_extensions_and_blueprints(tmp_path):
@@ -1277,6 +1282,54 @@ def test_the_cli_takes_app(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert chosen.returncode == 0, chosen.stderr
     assert "https://a.example.com" in chosen.stdout and "admin.example.com" not in chosen.stdout
+
+
+def test_output_directory_gets_one_config_per_app(tmp_path):
+    import io
+
+    from gateway.importer import run_import
+
+    scan = two_servers(tmp_path / "src")
+    out_dir = tmp_path / "configs"  # not there yet: the trailing / says it is a directory
+    out, errors = io.StringIO(), io.StringIO()
+    assert run_import(str(scan), "http://127.0.0.1:5000", f"{out_dir}/", out, errors) == 0
+    assert out.getvalue() == ""
+    assert sorted(p.name for p in out_dir.iterdir()) == ["server_a.app.yaml", "server_b.app.yaml"]
+    for name in ("server_a:app", "server_b:app"):
+        written = (out_dir / f"{name.replace(':', '.')}.yaml").read_text()
+        assert written == import_app(scan, app=name).config_yaml
+        parse_config(written)
+    text = errors.getvalue()
+    assert text.startswith("cors-gateway import: flask-cors is set up on 2 Flask apps (server_a:app, server_b:app): "
+                           f"one config each in {out_dir}/;")
+    assert f"cors-gateway import: server_a:app -> {out_dir / 'server_a.app.yaml'}\n" in text
+    assert f"cors-gateway import: server_b:app -> {out_dir / 'server_b.app.yaml'}\n" in text
+    assert f"cors-gateway import: 1 route(s) from {scan} (server_a:app), " in text
+    assert f"cors-gateway import: 2 route(s) from {scan} (server_b:app), " in text
+    # --app with a directory writes that app's config only
+    only = tmp_path / "only"
+    only.mkdir()
+    assert run_import(str(scan), "http://127.0.0.1:5000", str(only), io.StringIO(), io.StringIO(),
+                      app="server_b:app") == 0
+    assert [p.name for p in only.iterdir()] == ["server_b.app.yaml"]
+
+
+def test_output_directory_with_one_app_and_the_cli(tmp_path):
+    write(tmp_path / "src", SERVER_A, "server_a.py")
+    target = tmp_path / "out"
+    target.mkdir()
+    done = subprocess.run([sys.executable, "-m", "gateway", "import", str(tmp_path / "src"), "-o", str(target)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in target.iterdir()] == ["server_a.app.yaml"]
+    assert "https://a.example.com" in (target / "server_a.app.yaml").read_text()
+    two_servers(tmp_path / "src")
+    both = subprocess.run([sys.executable, "-m", "gateway", "import", str(tmp_path / "src"), "-o", str(target)],
+                          capture_output=True, text=True, timeout=60)
+    assert both.returncode == 0, both.stderr
+    assert sorted(p.name for p in target.iterdir()) == ["server_a.app.yaml", "server_b.app.yaml"]
+    assert "admin.example.com" in (target / "server_b.app.yaml").read_text()
+    assert "admin.example.com" not in (target / "server_a.app.yaml").read_text()
 
 
 # --------------------------------------------------------------------------
