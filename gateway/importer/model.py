@@ -487,6 +487,8 @@ class AppModel:
                 else:  # update(**mapping)
                     self._unread_key(file, call, file.segment(call))
             for arg in call.args:
+                if self._config_object(file, arg, call):
+                    continue
                 owner, node = self.project.node_of(file, arg)
                 if not isinstance(node, ast.Dict) or (isinstance(arg, ast.Name) and _subscript_stored(file, arg.id)):
                     # json.load(...), os.environ, a list of pairs, a dict filled in later: not read
@@ -503,9 +505,69 @@ class AppModel:
         elif method in _CONFIG_LOADERS:
             self._loaders.append((
                 (file.display, call.lineno), WARNING,
-                (f"{file.segment(call)} loads config at run time; if it sets CORS_* keys, the importer did not see "
-                "them: add their values to the emitted routes by hand"),
+                (f"{file.segment(call)} loads config at run time{self._loaded_from(file, call, method)}; if it sets "
+                 "CORS_* keys, the importer did not see them: add their values to the emitted routes by hand"),
             ))
+
+    def _config_object(self, file: SourceFile, arg: ast.expr, update: ast.Call) -> bool:
+        """``config = flask.Config(root)`` filled in the same scope, then ``app.config.update(config)``:
+        what ``config.from_object(...)``, ``config.from_mapping(KEY=...)``/``update(KEY=...)`` and
+        ``config["KEY"] = ...`` put in it before that line enters the app's config there."""
+        if not isinstance(arg, ast.Name):
+            return False
+        made = file.assigned.get(arg.id)
+        if made is None or call_name(made).split(".")[-1] != "Config":
+            return False
+        scope = file.enclosing_function(update) or file.tree
+        at = (file, update.lineno)
+        for node in ast.walk(scope):
+            if getattr(node, "lineno", update.lineno) >= update.lineno or node is update:
+                continue
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) \
+                            and target.value.id == arg.id:
+                        key = self.project.value(file, target.slice)
+                        if isinstance(key, str):
+                            self._config_value(file, key, node.value, at=at)
+                        else:
+                            self._unread_key(file, node, file.segment(target))
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == arg.id):
+                continue
+            method = node.func.attr
+            if method == "from_object" and node.args and (
+                    self._settings_module(file, node.args[0], update.lineno)
+                    or self._config_class(file, node.args[0], update.lineno)):
+                continue
+            if method in ("update", "from_mapping") and not node.args:
+                for keyword in node.keywords:
+                    if keyword.arg:
+                        self._config_value(file, keyword.arg, keyword.value, at=at)
+                    else:
+                        self._unread_key(file, node, file.segment(node))
+            elif method in _CONFIG_LOADERS or method in ("update", "from_mapping", "setdefault"):
+                self._loaders.append((
+                    (file.display, node.lineno), WARNING,
+                    (f"{file.segment(node)} loads config at run time{self._loaded_from(file, node, method)}, and "
+                     f"{file.segment(update)} copies it into the app's; if it sets CORS_* keys, the importer did "
+                     "not see them: add their values to the emitted routes by hand"),
+                ))
+        return True
+
+    def _loaded_from(self, file: SourceFile, call: ast.Call, method: str) -> str:
+        """Where a config loader reads from, when the environment names it: the variables to look at."""
+        if method == "from_prefixed_env":
+            node = call.args[0] if call.args else next((kw.value for kw in call.keywords if kw.arg == "prefix"), None)
+            prefix = self.project.value(file, node) if node is not None else "FLASK"
+            if isinstance(prefix, str):
+                return (f" from the environment ({prefix}_CORS_ORIGINS, {prefix}_CORS_SUPPORTS_CREDENTIALS and the "
+                        "other CORS_* keys, each a JSON value)")
+        if method == "from_envvar" and call.args:
+            variable = self.project.value(file, call.args[0])
+            if isinstance(variable, str):
+                return f" from the file the environment variable {variable} names"
+        return ""
 
     def _settings_module(self, file: SourceFile, node: ast.expr, line: int) -> bool:
         """``from_object("pkg.settings")``, ``from_object("pkg.settings.Config")`` or ``from_object(settings)``
@@ -537,13 +599,14 @@ class AppModel:
             ))
         return True
 
-    def _config_class(self, file: SourceFile, node: ast.expr) -> bool:
-        """Read CORS_* attributes of ``from_object(SomeClass)`` when the class is in the scanned files."""
+    def _config_class(self, file: SourceFile, node: ast.expr, line: int | None = None) -> bool:
+        """Read CORS_* attributes of ``from_object(SomeClass)`` when the class is in the scanned files
+        (entering the app's config at ``line``, by default the call's)."""
         where = self.project.resolve_expr(file, node)
         if where is None:
             return False
         owner, name = where
-        return self._read_class(owner, name, (file, node.lineno))
+        return self._read_class(owner, name, (file, node.lineno if line is None else line))
 
     def _read_class(self, owner: SourceFile, name: str, at: tuple[SourceFile, int]) -> bool:
         cls = next((n for n in owner.tree.body if isinstance(n, ast.ClassDef) and n.name == name), None)

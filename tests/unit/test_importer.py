@@ -1555,6 +1555,14 @@ def settings_app(tmp_path: Path, load: str) -> ImportResult:
     ('app.config.from_object("pkg.settings")', ["https://app.example.com"], True),
     ('app.config.from_object("pkg.settings.Production")', ["https://prod.example.com"], None),
     ("app.config.from_object(settings)", ["https://app.example.com"], True),
+    # a flask.Config filled first, then copied in (issue 16, pattern 1)
+    ('config = flask.Config(".")\n        config.from_object("pkg.settings")\n        app.config.update(config)',
+     ["https://app.example.com"], True),
+    ('config = flask.Config(".")\n        config.from_object(settings.Production)\n'
+     '        app.config.from_mapping(config)', ["https://prod.example.com"], None),
+    ('config = flask.Config(".")\n        config["CORS_ORIGINS"] = ["https://x.example.com"]\n'
+     '        config.update(CORS_SUPPORTS_CREDENTIALS=True)\n        app.config.update(config)',
+     ["https://x.example.com"], True),
 ])
 def test_settings_modules_loaded_by_name_are_read(tmp_path, load, origins, credentials):
     result = settings_app(tmp_path, load)
@@ -1571,6 +1579,7 @@ def test_settings_modules_loaded_by_name_are_read(tmp_path, load, origins, crede
     "for key in dir(settings):\n            if key.startswith('CORS_'):\n"
     "                app.config.setdefault(key, getattr(settings, key))",
     "for key in dir(settings):\n            app.config[key] = getattr(settings, key)",
+    'config = flask.Config(".")\n        config.from_pyfile("settings.cfg")\n        app.config.update(config)',
 ])
 def test_unread_settings_never_fall_back_to_every_origin(tmp_path, load):
     result = settings_app(tmp_path, load)
@@ -1579,6 +1588,42 @@ def test_unread_settings_never_fall_back_to_every_origin(tmp_path, load):
     messages = [m for _, m in found(result, "untranslatable")]
     assert any(m.startswith("origins not set here, and config loaded where the importer cannot read it") for m in messages)
     assert not any("allows every origin" in m for _, m in found(result, "warning"))
+
+
+def test_a_config_object_counts_only_what_it_holds_when_copied(tmp_path):
+    write(tmp_path, "", "pkg/__init__.py")
+    write(tmp_path, SETTINGS, "pkg/settings.py")
+    write(tmp_path, """
+        import flask
+        from flask_cors import CORS
+
+
+        def create_app():
+            app = flask.Flask(__name__)
+            config = flask.Config(app.root_path)
+            config.from_object("pkg.settings")
+            app.config.update(config)
+            config["CORS_ORIGINS"] = ["https://late.example.com"]  # after the copy: never reaches the app
+            CORS(app)
+            return app
+    """, "pkg/app.py")
+    result = import_app(tmp_path)
+    parse_config(result.config_yaml)
+    cors = routes(result)[0][1]
+    assert cors["origins"] == ["https://app.example.com"] and cors["supports_credentials"] is True
+    assert result.findings == ()
+
+
+@pytest.mark.parametrize("load, source", [
+    ("app.config.from_prefixed_env()", "from the environment (FLASK_CORS_ORIGINS, FLASK_CORS_SUPPORTS_CREDENTIALS"),
+    ('app.config.from_prefixed_env(prefix="MYAPP")', "from the environment (MYAPP_CORS_ORIGINS, "),
+    ('app.config.from_envvar("APP_SETTINGS")', "from the file the environment variable APP_SETTINGS names;"),
+])
+def test_config_from_the_environment_names_the_variables(tmp_path, load, source):
+    result = settings_app(tmp_path, load)
+    assert routes(result)[0][1]["origins"] == []
+    loaders = [m for _, m in found(result, "warning") if "loads config at run time" in m]
+    assert len(loaders) == 1 and loaders[0].startswith(f"{load} loads config at run time {source}"), loaders
 
 
 def test_settings_loaded_after_cors_are_ignored_as_flask_cors_did(tmp_path):
