@@ -235,8 +235,19 @@ class AppModel:
                 return False
             return all(any(id(b) in gone for b in chain) for _, chain in blueprint.mounts())
 
+        # An extension on an app the scan cannot tie to a Flask(...) (CORS(make_app())) may be any app's:
+        # left out of the chosen one's config, and said so, rather than merged into it.
+        for activation in self.activations:
+            if activation.target is None and activation.app is None:
+                self.findings.add(
+                    (activation.file.display, activation.call.lineno), UNTRANSLATABLE,
+                    f"{activation.file.segment(activation.call)}: the importer cannot tell which Flask app this "
+                    f"extension is for (not a Flask(...) of the scanned files), so the config for "
+                    f"{chosen[0]}:{chosen[1]} leaves it out: if it is that app's, add its routes by hand",
+                )
         self.activations = [a for a in self.activations
-                            if not other(a.app) and not (a.target is not None and mounted_elsewhere(a.target))]
+                            if not other(a.app) and not (a.target is None and a.app is None)
+                            and not (a.target is not None and mounted_elsewhere(a.target))]
         for view in self.views:
             view.rules = [r for r in view.rules if not other(r.app) and not mounted_elsewhere(r.blueprint)]
             view.dead_rules = [r for r in view.dead_rules
@@ -478,28 +489,12 @@ class AppModel:
             else:
                 self._unread_key(file, call, file.segment(call))
             return
-        if method == "from_object" and call.args and self._settings_module(file, call.args[0], call.lineno):
-            return
+        if method == "from_object" and call.args:
+            self._conditional_load(file, call)
+            if self._settings_module(file, call.args[0], call.lineno):
+                return
         if method in ("update", "from_mapping"):
-            for keyword in call.keywords:
-                if keyword.arg:
-                    self._config_value(file, keyword.arg, keyword.value)
-                else:  # update(**mapping)
-                    self._unread_key(file, call, file.segment(call))
-            for arg in call.args:
-                if self._config_object(file, arg, call):
-                    continue
-                owner, node = self.project.node_of(file, arg)
-                if not isinstance(node, ast.Dict) or (isinstance(arg, ast.Name) and _subscript_stored(file, arg.id)):
-                    # json.load(...), os.environ, a list of pairs, a dict filled in later: not read
-                    self._unread_key(file, call, file.segment(call))
-                    continue
-                for key, value in zip(node.keys, node.values, strict=True):
-                    key_value = self.project.value(owner, key) if key is not None else None
-                    if isinstance(key_value, str):
-                        self._config_value(owner, key_value, value)
-                    else:
-                        self._unread_key(file, call, file.segment(call))
+            self._read_config_update(file, call)
         elif method == "from_object" and call.args and self._config_class(file, call.args[0]):
             return
         elif method in _CONFIG_LOADERS:
@@ -509,51 +504,113 @@ class AppModel:
                  "CORS_* keys, the importer did not see them: add their values to the emitted routes by hand"),
             ))
 
+    def _read_config_update(self, file: SourceFile, call: ast.Call) -> None:
+        """``app.config.update(...)`` / ``from_mapping(...)``: keywords, literal dicts, a ``flask.Config``."""
+        for keyword in call.keywords:
+            if keyword.arg:
+                self._config_value(file, keyword.arg, keyword.value)
+            else:  # update(**mapping)
+                self._unread_key(file, call, file.segment(call))
+        for arg in call.args:
+            if self._config_object(file, arg, call):
+                continue
+            owner, node = self.project.node_of(file, arg)
+            if not isinstance(node, ast.Dict) or (isinstance(arg, ast.Name) and _subscript_stored(file, arg.id)):
+                # json.load(...), os.environ, a list of pairs, a dict filled in later: not read
+                self._unread_key(file, call, file.segment(call))
+                continue
+            for key, value in zip(node.keys, node.values, strict=True):
+                key_value = self.project.value(owner, key) if key is not None else None
+                if isinstance(key_value, str):
+                    self._config_value(owner, key_value, value)
+                else:
+                    self._unread_key(file, call, file.segment(call))
+
+    def _conditional_load(self, file: SourceFile, call: ast.Call) -> None:
+        """A ``from_object`` under if/try/for: the values it loads sit elsewhere, so ``_config_value``
+        cannot see the condition."""
+        if _conditional(file, call):
+            self.findings.add(
+                (file.display, call.lineno), WARNING,
+                f"{file.segment(call)} runs conditionally; the emitted config assumes it runs (the last of several "
+                "branches wins): check the branch production runs",
+            )
+
     def _config_object(self, file: SourceFile, arg: ast.expr, update: ast.Call) -> bool:
-        """``config = flask.Config(root)`` filled in the same scope, then ``app.config.update(config)``:
-        what ``config.from_object(...)``, ``config.from_mapping(KEY=...)``/``update(KEY=...)`` and
-        ``config["KEY"] = ...`` put in it before that line enters the app's config there."""
+        """``config = flask.Config(root)`` filled, then ``app.config.update(config)``: read only in the plain
+        form, else False (the caller reports the copy as config it cannot read).
+
+        The plain form: the copy is a statement of its scope (not under if/try/for); before it, in the
+        same scope, ``config`` is bound once to ``flask.Config(root)`` (no ``defaults=``) and only filled
+        by statements ``config.from_object(...)``, ``config.update(KEY=...)``/``from_mapping(KEY=...)``
+        and ``config["KEY"] = ...``; nothing else in the scope (a nested function included, before or
+        after the copy) names ``config``.  The fills enter the app's config at the copy's line, in
+        source order.
+        """
         if not isinstance(arg, ast.Name):
             return False
-        made = file.assigned.get(arg.id)
-        if made is None or call_name(made).split(".")[-1] != "Config":
-            return False
         scope = file.enclosing_function(update) or file.tree
-        at = (file, update.lineno)
-        for node in ast.walk(scope):
-            if getattr(node, "lineno", update.lineno) >= update.lineno or node is update:
+        name = arg.id
+        fills: list[ast.stmt] = []
+        bound = copied = False
+        for statement in scope.body:
+            if isinstance(statement, ast.Expr) and statement.value is update:
+                copied = True
                 continue
-            if isinstance(node, ast.Assign):
-                for target in node.targets:
-                    if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) \
-                            and target.value.id == arg.id:
-                        key = self.project.value(file, target.slice)
-                        if isinstance(key, str):
-                            self._config_value(file, key, node.value, at=at)
-                        else:
-                            self._unread_key(file, node, file.segment(target))
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == arg.id):
+            mentions = any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(statement))
+            if not mentions:
                 continue
-            method = node.func.attr
-            if method == "from_object" and node.args and (
-                    self._settings_module(file, node.args[0], update.lineno)
-                    or self._config_class(file, node.args[0], update.lineno)):
-                continue
-            if method in ("update", "from_mapping") and not node.args:
-                for keyword in node.keywords:
-                    if keyword.arg:
-                        self._config_value(file, keyword.arg, keyword.value, at=at)
-                    else:
-                        self._unread_key(file, node, file.segment(node))
-            elif method in _CONFIG_LOADERS or method in ("update", "from_mapping", "setdefault"):
-                self._loaders.append((
-                    (file.display, node.lineno), WARNING,
-                    (f"{file.segment(node)} loads config at run time{self._loaded_from(file, node, method)}, and "
-                     f"{file.segment(update)} copies it into the app's; if it sets CORS_* keys, the importer did "
-                     "not see them: add their values to the emitted routes by hand"),
-                ))
+            if copied:
+                return False  # used after the copy: its lists may be mutated in place, or it is copied again
+            if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                    and isinstance(statement.targets[0], ast.Name) and statement.targets[0].id == name):
+                if bound or not self._is_flask_config(file, statement.value):
+                    return False
+                bound = True
+            elif bound and _config_fill(statement, name):
+                fills.append(statement)
+            else:
+                return False
+        if not (bound and copied):
+            return False
+        self._read_config_fills(file, fills, update)
         return True
+
+    def _read_config_fills(self, file: SourceFile, fills: list[ast.stmt], update: ast.Call) -> None:
+        """``_config_object``'s fills, in source order, entering the app's config at ``update``."""
+        at = (file, update.lineno)
+        for statement in fills:
+            if isinstance(statement, ast.Assign):
+                target = statement.targets[0]
+                key = self.project.value(file, target.slice)  # type: ignore[attr-defined]
+                if isinstance(key, str):
+                    self._config_value(file, key, statement.value, at=at)
+                else:
+                    self._unread_key(file, statement, file.segment(target))
+                continue
+            call = statement.value  # type: ignore[attr-defined]
+            if call.func.attr == "from_object":
+                if not (self._settings_module(file, call.args[0], update.lineno)
+                        or self._config_class(file, call.args[0], update.lineno)):
+                    self._loaders.append((
+                        (file.display, call.lineno), WARNING,
+                        (f"{file.segment(call)} loads config at run time, and {file.segment(update)} copies it into "
+                         "the app's; if it sets CORS_* keys, the importer did not see them: add their values to the "
+                         "emitted routes by hand"),
+                    ))
+                continue
+            for keyword in call.keywords:
+                self._config_value(file, keyword.arg, keyword.value, at=at)
+
+    def _is_flask_config(self, file: SourceFile, node: ast.expr) -> bool:
+        """``flask.Config(root)`` or ``Config(root)`` imported from flask, with no ``defaults``."""
+        if not isinstance(node, ast.Call) or node.keywords or len(node.args) > 1:
+            return False
+        func = node.func
+        if isinstance(func, ast.Name):
+            return file.imports.get(func.id) == ("flask", "Config")
+        return (isinstance(func, ast.Attribute) and func.attr == "Config" and isinstance(func.value, ast.Name)
+                and file.imports.get(func.value.id) == ("flask", None))
 
     def _loaded_from(self, file: SourceFile, call: ast.Call, method: str) -> str:
         """Where a config loader reads from, when the environment names it: the variables to look at."""
@@ -730,6 +787,27 @@ class AppModel:
                 continue
             options[FC_CONFIG_KEYS[item.key]] = item.opt
         return options
+
+
+def _config_fill(statement: ast.stmt, name: str) -> bool:
+    """Whether ``statement`` is one of the fills ``_config_object`` reads, on the Config called ``name``."""
+    if isinstance(statement, ast.Assign):
+        target = statement.targets[0]
+        return (len(statement.targets) == 1 and isinstance(target, ast.Subscript)
+                and isinstance(target.value, ast.Name) and target.value.id == name
+                and not any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(statement.value)))
+    if not (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)):
+        return False
+    call = statement.value
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == name):
+        return False
+    others = [*call.args, *(k.value for k in call.keywords)]
+    if any(isinstance(n, ast.Name) and n.id == name for node in others for n in ast.walk(node)):
+        return False
+    if func.attr == "from_object":
+        return len(call.args) == 1 and not call.keywords
+    return func.attr in ("update", "from_mapping") and not call.args and all(k.arg for k in call.keywords)
 
 
 def _parameter_default(arguments: ast.arguments, name: str) -> ast.expr | None:

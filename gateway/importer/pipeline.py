@@ -207,10 +207,8 @@ def run_import(app_path: str, upstream: str, output: str | None, stdout: TextIO 
     except SourceError as err:
         print(f"cors-gateway import: {err}", file=stderr)
         return 2
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        print(f"cors-gateway import: cannot create {output}: {err}", file=stderr)
+    if directory.exists() and not directory.is_dir():
+        print(f"cors-gateway import: cannot write into {output}: not a directory", file=stderr)
         return 2
     if len(names) > 1:
         print(f"cors-gateway import: flask-cors is set up on {len(names)} Flask apps ({', '.join(names)}): "
@@ -221,13 +219,13 @@ def run_import(app_path: str, upstream: str, output: str | None, stdout: TextIO 
         target = str(directory / config_file_name(name))
         if len(names) > 1:
             print(f"cors-gateway import: {name} -> {target}", file=stderr)
-        status = max(status, _import_one(app_path, upstream, target, stdout, stderr, name))
+        status = max(status, _import_one(app_path, upstream, target, stdout, stderr, name, make_parent=True))
     return status
 
 
 def _import_one(app_path: str, upstream: str, output: str | None, stdout: TextIO, stderr: TextIO,
-                app: str | None) -> int:
-    """One config: to ``output`` (a file) or to ``stdout``."""
+                app: str | None, make_parent: bool = False) -> int:
+    """One config: to ``output`` (a file; its directory created when ``make_parent``) or to ``stdout``."""
     try:
         result, sources = import_app_traced(app_path, upstream, app)
     except AppChoiceNeeded as err:
@@ -262,6 +260,8 @@ def _import_one(app_path: str, upstream: str, output: str | None, stdout: TextIO
         return 1
     if output:
         try:
+            if make_parent:  # -o DIR: created once there is something to write into it
+                Path(output).parent.mkdir(parents=True, exist_ok=True)
             Path(output).write_text(result.config_yaml, encoding="utf-8")
         except OSError as err:
             print(f"cors-gateway import: cannot write {output}: {err}", file=stderr)

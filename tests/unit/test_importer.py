@@ -1314,6 +1314,49 @@ def test_output_directory_gets_one_config_per_app(tmp_path):
     assert [p.name for p in only.iterdir()] == ["server_b.app.yaml"]
 
 
+def test_an_extension_on_an_unknown_app_stays_out_of_each_apps_config(tmp_path):
+    import io
+
+    from gateway.importer import run_import
+
+    scan = two_servers(tmp_path / "src")
+    write(scan, """
+        from flask_cors import CORS
+        from factory import make_app
+
+        CORS(make_app(), origins="*")
+    """, "server_c.py")
+    out_dir = tmp_path / "out"
+    errors = io.StringIO()
+    assert run_import(str(scan), "http://127.0.0.1:5000", f"{out_dir}/", io.StringIO(), errors) == 0
+    for name in ("server_a.app.yaml", "server_b.app.yaml"):
+        assert "server_c.py" not in (out_dir / name).read_text(), name  # no route of its CORS(make_app())
+    left_out = [line for line in errors.getvalue().splitlines() if ": untranslatable: CORS(make_app()" in line]
+    assert [line.split("config for ")[1].split(" ")[0] for line in left_out] == ["server_a:app", "server_b:app"]
+    assert left_out[0].startswith(f"{scan / 'server_c.py'}:4: untranslatable: CORS(make_app(), origins=\"*\"): the "
+                                  "importer cannot tell which Flask app this extension is for")
+
+
+def test_output_directory_is_made_only_when_a_config_is_written(tmp_path):
+    import io
+
+    from gateway.importer import run_import
+
+    scan = two_servers(tmp_path / "src")
+    errors = io.StringIO()
+    assert run_import(str(scan), "http://127.0.0.1:5000", f"{tmp_path}/out/", io.StringIO(), errors,
+                      app="nope:app") == 2
+    assert not (tmp_path / "out").exists()
+    write(tmp_path / "plain", "print('no flask here')\n", "tool.py")
+    assert run_import(str(tmp_path / "plain"), "http://127.0.0.1:5000", f"{tmp_path}/out/", io.StringIO(),
+                      io.StringIO()) == 1
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "a-file").write_text("")
+    errors = io.StringIO()
+    assert run_import(str(scan), "http://127.0.0.1:5000", f"{tmp_path}/a-file/", io.StringIO(), errors) == 2
+    assert errors.getvalue() == f"cors-gateway import: cannot write into {tmp_path}/a-file/: not a directory\n"
+
+
 def test_output_directory_with_one_app_and_the_cli(tmp_path):
     write(tmp_path / "src", SERVER_A, "server_a.py")
     target = tmp_path / "out"
@@ -1539,6 +1582,7 @@ def settings_app(tmp_path: Path, load: str) -> ImportResult:
     write(tmp_path, "", "pkg/__init__.py")
     write(tmp_path, SETTINGS, "pkg/settings.py")
     write(tmp_path, f"""
+        import flask
         from flask import Flask
         from flask_cors import CORS
 
@@ -1590,7 +1634,29 @@ def test_unread_settings_never_fall_back_to_every_origin(tmp_path, load):
     assert not any("allows every origin" in m for _, m in found(result, "warning"))
 
 
-def test_a_config_object_counts_only_what_it_holds_when_copied(tmp_path):
+def test_settings_loaded_in_branches_are_announced(tmp_path):
+    write(tmp_path, 'CORS_ORIGINS = ["https://good.example.com"]\n', "prod.py")
+    write(tmp_path, 'CORS_ORIGINS = ["http://localhost:3000"]\n', "dev.py")
+    write(tmp_path, """
+        import os
+        from flask import Flask
+        from flask_cors import CORS
+
+        app = Flask(__name__)
+        if os.environ.get("PROD"):
+            app.config.from_object("prod")
+        else:
+            app.config.from_object("dev")
+        CORS(app)
+    """, "app.py")
+    result = import_app(tmp_path)
+    assert [(line, m.split(";")[0]) for line, m in found(result, "warning")] == [
+        (7, 'app.config.from_object("prod") runs conditionally'),
+        (9, 'app.config.from_object("dev") runs conditionally'),
+    ]
+
+
+def test_a_config_object_in_a_factory(tmp_path):
     write(tmp_path, "", "pkg/__init__.py")
     write(tmp_path, SETTINGS, "pkg/settings.py")
     write(tmp_path, """
@@ -1603,7 +1669,6 @@ def test_a_config_object_counts_only_what_it_holds_when_copied(tmp_path):
             config = flask.Config(app.root_path)
             config.from_object("pkg.settings")
             app.config.update(config)
-            config["CORS_ORIGINS"] = ["https://late.example.com"]  # after the copy: never reaches the app
             CORS(app)
             return app
     """, "pkg/app.py")
@@ -1612,6 +1677,111 @@ def test_a_config_object_counts_only_what_it_holds_when_copied(tmp_path):
     cors = routes(result)[0][1]
     assert cors["origins"] == ["https://app.example.com"] and cors["supports_credentials"] is True
     assert result.findings == ()
+
+
+GOOD = ["https://good.example.com"]
+# A flask.Config copied into the app's config: read only in the plain form (bound once in the copy's
+# scope, filled by top-level statements, named nowhere else), in source order; any other form is
+# config the importer cannot read, so origins are [] with a warning, never a wrong list.
+CONFIG_OBJECT_CASES = {
+    "defaults then override, in source order": ("""
+        config = flask.Config(app.root_path)
+        config.from_object("pkg.settings")
+        config["CORS_ORIGINS"] = ["https://good.example.com"]
+        app.config.update(config)
+    """, GOOD),
+    "the last of two fills wins": ("""
+        config = flask.Config(app.root_path)
+        config.update(CORS_ORIGINS="*")
+        config["CORS_ORIGINS"] = ["https://good.example.com"]
+        app.config.update(config)
+    """, GOOD),
+    "a same-named local in another function": ("""
+        def dev_config():
+            config = flask.Config(".")
+            config["CORS_ORIGINS"] = "*"
+            return config
+        config = flask.Config(".")
+        config["CORS_ORIGINS"] = ["https://good.example.com"]
+        app.config.update(config)
+    """, []),
+    "a Config that is not flask's": ("""
+        class Config(dict):
+            pass
+        config = Config(CORS_ORIGINS="*")
+        app.config.update(config)
+    """, []),
+    "defaults= on the Config": ("""
+        config = flask.Config(".", defaults={"CORS_ORIGINS": "*"})
+        app.config.update(config)
+    """, []),
+    "filled by a helper": ("""
+        def fill(c):
+            c["CORS_ORIGINS"] = "*"
+        config = flask.Config(".")
+        fill(config)
+        app.config.update(config)
+    """, []),
+    "rebound": ("""
+        config = flask.Config(".")
+        config["CORS_ORIGINS"] = ["https://good.example.com"]
+        config = flask.Config(".")
+        config["CORS_ORIGINS"] = "*"
+        app.config.update(config)
+    """, []),
+    "an item deleted": ("""
+        config = flask.Config(".")
+        config["CORS_ORIGINS"] = ["https://good.example.com"]
+        del config["CORS_ORIGINS"]
+        app.config.update(config)
+    """, []),
+    "augmented": ("""
+        config = flask.Config(".")
+        config["CORS_ORIGINS"] = ["https://good.example.com"]
+        config["CORS_ORIGINS"] += ["https://partner.example.com"]
+        app.config.update(config)
+    """, []),
+    "filled under an if": ("""
+        config = flask.Config(".")
+        if DEBUG:
+            config["CORS_ORIGINS"] = "*"
+        app.config.update(config)
+    """, []),
+    "copied under an if": ("""
+        config = flask.Config(".")
+        config["CORS_ORIGINS"] = "*"
+        if DEBUG:
+            app.config.update(config)
+    """, []),
+    "mutated after the copy": ("""
+        config = flask.Config(".")
+        config["CORS_ORIGINS"] = ["https://good.example.com"]
+        app.config.update(config)
+        config["CORS_ORIGINS"].append("https://evil.example")
+    """, []),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONFIG_OBJECT_CASES))
+def test_a_config_object_is_read_only_in_its_plain_form(tmp_path, case):
+    fill, origins = CONFIG_OBJECT_CASES[case]
+    write(tmp_path, "", "pkg/__init__.py")
+    write(tmp_path, 'CORS_ORIGINS = "*"\n', "pkg/settings.py")
+    body = textwrap.dedent(fill).strip().replace("\n", "\n        ")
+    write(tmp_path, f"""
+        import flask
+        from flask_cors import CORS
+
+        DEBUG = False
+        app = flask.Flask(__name__)
+        {body}
+        CORS(app)
+    """, "pkg/app.py")
+    result = import_app(tmp_path)
+    parse_config(result.config_yaml)
+    assert routes(result)[0][1]["origins"] == origins
+    unread = [m for _, m in found(result, "warning") if "only known at run time" in m]
+    assert bool(unread) == (origins == [])
 
 
 @pytest.mark.parametrize("load, source", [
