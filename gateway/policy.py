@@ -23,6 +23,12 @@ Rules follow the WHATWG Fetch standard's CORS protocol:
   ``Origin``, so a shared cache never serves that header-less answer to a
   CORS request (the trap Fetch's "CORS protocol and HTTP caches" describes),
   nor a rejection (malformed origin, ``null``) to an allowed origin.
+* A preflight from an allowed origin refused only for its method or a header
+  is answered 200 with that origin's ``Access-Control-Allow-Origin`` and the
+  route's lists (``refused_preflight: name_cause``, the default), so the
+  browser's console names what was refused; it is still a rejection.
+  Disallowed origins, and refused safelisted methods (which a browser does
+  not check against the lists), get 403 without CORS headers.
 * ``methods`` apply to preflights and to actual requests (a simple POST on a
   GET-only route is not shared, and ``block`` keeps it from the upstream);
   HEAD is allowed wherever GET is, and a plain OPTIONS (no
@@ -43,7 +49,7 @@ from enum import StrEnum
 from .cache import DecisionCache
 from .http import ACAC, ACAH, ACAM, ACAO, ACAPN, ACEH, ACMA, ACRH, ACRM, ACRPN, SAFELISTED_METHODS, TOKEN
 from .origins import MAX_ORIGIN_LENGTH, compile_origins, is_serialized_origin
-from .settings import CorsSettings
+from .settings import CorsSettings, RefusedPreflight
 
 __all__ = ["SAME_ORIGIN", "CorsPolicy", "Decision", "Kind", "Reason", "allowed_methods_differ",
            "upstream_would_allow"]
@@ -160,7 +166,7 @@ class CorsPolicy:
         "name", "settings", "_key", "_cache", "_origins", "public", "_methods", "_allow_headers",
         "_allow_headers_value", "_acam", "_fixed_preflight", "_preflight_vary", "_actual_vary",
         "_rejected_actual", "_rejected_preflight", "non_cors", "_expose", "_credentials",
-        "_malformed_verdict", "_preflights", "_where",
+        "_malformed_verdict", "_preflights", "_where", "_name_cause",
     )
 
     def __init__(self, name: str, settings: CorsSettings, cache: DecisionCache, key: str = "cors"):
@@ -185,6 +191,7 @@ class CorsPolicy:
         )
         self._allow_headers_value = ", ".join(settings.allow_headers or ())
         self._acam = ", ".join(settings.methods) if settings.methods else ""
+        self._name_cause = settings.refused_preflight is RefusedPreflight.NAME_CAUSE
 
         expose: Headers = ()
         if settings.expose_headers is None:
@@ -204,15 +211,17 @@ class CorsPolicy:
             preflight_vary.append(ACRPN)
         self._preflight_vary = tuple(preflight_vary)
 
-        # Rejections never carry Access-Control-Allow-* headers; they always
+        # Rejections carry no Access-Control-Allow-* headers (but the
+        # refused-preflight answers of ``_refused_preflight``); they always
         # vary on Origin because another origin may get a different answer.
         fixed_details = {
-            Reason.ORIGIN_NOT_ALLOWED: f"the origin is not in {key}.origins: add it there if this site may call",
+            Reason.ORIGIN_NOT_ALLOWED: (f"the origin is not in {settings.key_path('origins', key)}: add it there if "
+                                        "this site may call"),
             Reason.MALFORMED_ORIGIN: "the Origin header is not one serialized origin (not a browser's)",
             Reason.PRIVATE_NETWORK_NOT_ALLOWED: (
                 "the page asked for private network access (Access-Control-Request-Private-Network: true); "
-                f"{key}.allow_private_network: true allows it, for origins you trust"),
-            Reason.METHOD_NOT_ALLOWED: f"the method is not in {key}.methods",
+                f"{settings.key_path('allow_private_network', key)}: true allows it, for origins you trust"),
+            Reason.METHOD_NOT_ALLOWED: f"the method is not in {settings.key_path('methods', key)}",
             Reason.HEADER_NOT_ALLOWED: (f"Access-Control-Request-Headers is malformed or longer than "
                                         f"{MAX_REQUEST_HEADERS_LENGTH} characters or {MAX_REQUEST_HEADER_NAMES} names"),
         }
@@ -288,13 +297,37 @@ class CorsPolicy:
             return self._method_refused(Kind.ACTUAL, method)
         return verdict.actual
 
-    def _method_refused(self, kind: Kind, method: str) -> Decision:
-        """A method rejection that names the method (a token: aiohttp's parser or _TOKEN checked it)."""
-        detail = f'method "{method[:32]}" is not in {self._where}.methods: add it there'
+    def _method_refused(self, kind: Kind, method: str, base: Headers = ()) -> Decision:
+        """A method rejection that names the method (a token: aiohttp's parser or _TOKEN checked it).
+        ``base``: a preflight's ACAO/ACAC for its allowed origin (see ``_refused_preflight``)."""
+        detail = f'method "{method[:32]}" is not in {self.settings.key_path("methods", self._where)}: add it there'
         if kind is Kind.ACTUAL:
             return Decision(Kind.ACTUAL, False, Reason.METHOD_NOT_ALLOWED, (), ("Origin",), 403, detail=detail)
+        # Plain 403 where an ok answer could let the request through: a safelisted method (no
+        # Access-Control-Allow-Methods needed), an empty list (Fetch then takes the request's own
+        # method), and a method whose uppercase is listed (older Chromium compares uppercased).
+        if (self._name_cause and method not in _SAFELISTED_METHODS and self._acam
+                and method.upper() not in self._methods):
+            return self._refused_preflight(Reason.METHOD_NOT_ALLOWED, base, self._acam, detail)
         return Decision(Kind.PREFLIGHT, False, Reason.METHOD_NOT_ALLOWED, (), self._preflight_vary, 403,
                         detail=detail)
+
+    def _refused_preflight(self, reason: Reason, base: Headers, acam: str, detail: str) -> Decision:
+        """``refused_preflight: name_cause``: a preflight from an allowed origin refused for its method or
+        a header, answered 200 with the origin's ACAO/ACAC and the route's methods and headers.
+
+        The browser's own checks then fail on exactly the refused method or header, and its console
+        says so ("Method PUT is not allowed by Access-Control-Allow-Methods in preflight response")
+        instead of "No 'Access-Control-Allow-Origin' header is present".  The lists never name the
+        refused method or header, so the browser still refuses; the gateway still counts and logs a
+        rejection.  No max-age: nothing of this answer is worth caching.
+        """
+        headers = list(base)
+        if acam:
+            headers.append((ACAM, acam))
+        if self._allow_headers_value:
+            headers.append((ACAH, self._allow_headers_value))
+        return Decision(Kind.PREFLIGHT, False, reason, tuple(headers), self._preflight_vary, 200, detail=detail)
 
     def preflight(
         self,
@@ -339,7 +372,7 @@ class CorsPolicy:
             return rejected[Reason.METHOD_NOT_ALLOWED]
         method = acrm[0]  # case-sensitive, as HTTP methods are
         if self._methods is not None and method not in self._methods:
-            return self._method_refused(Kind.PREFLIGHT, method)
+            return self._method_refused(Kind.PREFLIGHT, method, verdict.preflight_base)
 
         requested = _parse_header_names(acrh)
         if requested is None:
@@ -351,9 +384,13 @@ class CorsPolicy:
                 # Validated tokens, lowercased, at most 64 of them: clipped for the log.
                 names = ", ".join(f'"{name[:40]}"' for name in refused[:5]) + (", ..." if len(refused) > 5 else "")
                 what = "requested header" if len(refused) == 1 else "requested headers"
+                detail = (f"{what} {names} not in {self.settings.key_path('allow_headers', self._where)}: add "
+                          f"{'it' if len(refused) == 1 else 'them'} there")
+                if self._name_cause:
+                    acam = self._acam if self._methods is not None else method
+                    return self._refused_preflight(Reason.HEADER_NOT_ALLOWED, verdict.preflight_base, acam, detail)
                 return Decision(Kind.PREFLIGHT, False, Reason.HEADER_NOT_ALLOWED, (), self._preflight_vary, 403,
-                                detail=f"{what} {names} not in {self._where}.allow_headers: add "
-                                       f"{'it' if len(refused) == 1 else 'them'} there")
+                                detail=detail)
 
         wants_pna = False
         for value in acrpn:

@@ -25,6 +25,7 @@ __all__ = [
     "MetricsSettings",
     "Mode",
     "OnReject",
+    "RefusedPreflight",
     "Route",
     "TlsSettings",
     "Upstream",
@@ -43,6 +44,20 @@ class OnReject(StrEnum):
 
     OMIT = "omit"
     BLOCK = "block"
+
+
+class RefusedPreflight(StrEnum):
+    """``cors.refused_preflight``: how a preflight from an allowed origin refused for its method or a
+    header is answered.
+
+    ``name_cause``: 200 with the route's ``Access-Control-Allow-Origin`` (and credentials), methods
+    and headers, which leave out the requested one, so the browser still refuses and its console
+    names the method or header.  ``plain_403``: 403 without CORS headers (the browser only says the
+    preflight failed).
+    """
+
+    NAME_CAUSE = "name_cause"
+    PLAIN_403 = "plain_403"
 
 
 class Csrf(StrEnum):
@@ -109,11 +124,23 @@ class CorsSettings:
     allow_private_network: bool = False
     on_reject: OnReject = OnReject.OMIT
     mode: Mode = Mode.ENFORCE
+    refused_preflight: RefusedPreflight = RefusedPreflight.NAME_CAUSE
+    # Where each key's value was written: ("origins", "defaults.cors.origins"), ...; a key
+    # left at the built-in default is named where the route would set it.
+    key_paths: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    def key_path(self, key: str, block: str) -> str:
+        """The config key path to edit for ``key`` (``block``: the route's cors block, for keys not recorded)."""
+        for name, path in self.key_paths:
+            if name == key:
+                return path
+        return f"{block}.{key}"
 
     def __post_init__(self) -> None:
         # The loader passes the YAML's strings; the enums compare equal to them.
         object.__setattr__(self, "on_reject", OnReject(self.on_reject))
         object.__setattr__(self, "mode", Mode(self.mode))
+        object.__setattr__(self, "refused_preflight", RefusedPreflight(self.refused_preflight))
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +209,8 @@ class GatewayConfig:
     max_client_connections: int = 10_000  # open client connections per process; more are closed at once
     # The admin listener's bearer token (admin.token or admin.token_file); /metrics needs it when set.
     admin_token: str | None = field(default=None, repr=False)
+    # Rejections (and shadow disagreements) the admin page keeps per process (admin.recent_rejections).
+    recent_rejections: int = 200
     limits: ClientLimits = ClientLimits()
     # Peers whose X-Forwarded-* headers are kept (and extended); anyone else's are replaced.
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()

@@ -421,7 +421,7 @@ def origin_allowed(patterns: tuple[OriginPattern, ...], origin: str) -> bool:
 
 CORS_KEYS = (
     "origins", "methods", "allow_headers", "expose_headers", "supports_credentials",
-    "max_age", "allow_private_network", "on_reject", "mode",
+    "max_age", "allow_private_network", "on_reject", "mode", "refused_preflight",
 )
 
 
@@ -434,6 +434,8 @@ class Settings:
     credentials: bool = False
     max_age: int | None = None
     private_network: bool = False
+    # README "refused_preflight": name_cause (the default) or plain_403.
+    name_cause: bool = True
     refusals: tuple[str, ...] = field(default=())
 
     @property
@@ -505,6 +507,7 @@ def settings_from_block(block: dict) -> Settings:
         credentials=credentials,
         max_age=block.get("max_age"),
         private_network=private_network,
+        name_cause=block.get("refused_preflight") != "plain_403",
         refusals=tuple(refusals),
     )
 
@@ -630,8 +633,24 @@ def expected_response(settings: Settings, request: Request) -> Expected:
         if len(request.acrm) != 1 or not is_token(request.acrm[0]):
             return reject("method_not_allowed")
         method = request.acrm[0]  # case-sensitive
+        def name_the_cause(reason: str, acam: str) -> Expected:
+            # README "refused_preflight": an allowed origin refused for its method or a header gets an
+            # ok answer whose lists leave that out, so the browser itself names it; no max-age.
+            headers = _origin_headers(settings, origin)
+            if acam:
+                headers[ACAM] = acam
+            if settings.allow_headers:
+                headers[ACAH] = ", ".join(settings.allow_headers)
+            return Expected("preflight", False, reason, headers, vary, 200)
+
+        listed_methods = "" if settings.methods is None else ", ".join(settings.methods)
         allowed_methods = _allowed_methods(settings)
         if allowed_methods is not None and method not in allowed_methods:
+            # Fetch: a CORS-safelisted method passes a browser's preflight whatever ACAM lists.
+            # README: plain 403 for a safelisted method, an empty list, or a method listed in upper case.
+            if (settings.name_cause and method not in ("GET", "HEAD", "POST") and listed_methods
+                    and method.upper() not in allowed_methods):
+                return name_the_cause("method_not_allowed", listed_methods)
             return reject("method_not_allowed")
         requested = parse_requested_headers(request.acrh)
         if requested is None:
@@ -639,6 +658,8 @@ def expected_response(settings: Settings, request: Request) -> Expected:
         if settings.allow_headers is not None:
             allowed_names = {ascii_lower(h) for h in settings.allow_headers}
             if any(name not in allowed_names for name in requested):
+                if settings.name_cause:
+                    return name_the_cause("header_not_allowed", listed_methods or method)
                 return reject("header_not_allowed")
         wants_pna = asks_private_network(request.acrpn)
         if wants_pna and not settings.private_network:

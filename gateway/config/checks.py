@@ -79,6 +79,8 @@ class _CorsChecks(_Issues):
             allow_private_network=bool(values["allow_private_network"]),
             on_reject=values["on_reject"] or "omit",
             mode=mode,
+            refused_preflight=values["refused_preflight"] or "name_cause",
+            key_paths=tuple(where.items()),
         )
         # The refusals below run in every mode, also on what parsed of a block
         # with other errors, so that all problems are reported together and

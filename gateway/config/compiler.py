@@ -114,6 +114,7 @@ class _Compiler(_CorsChecks):
             admin_host=model.admin.host,
             admin_port=model.admin.port,
             admin_token=admin_token,
+            recent_rejections=model.admin.recent_rejections,
             shutdown_timeout=model.shutdown_timeout,
             cache_size=model.cache_size,
             metrics=MetricsSettings(model.metrics.max_origin_labels),

@@ -51,6 +51,7 @@ class _Admin(_Model):
     port: int = Field(9090, ge=0, le=65535, strict=True)
     token: str | None = Field(None, repr=False)  # a secret: never in a repr, log or error message
     token_file: str | None = None
+    recent_rejections: int = Field(200, ge=0, le=10_000, strict=True)
 
 
 class _Upstream(_Model):
@@ -76,6 +77,7 @@ class _Cors(_Model):
     allow_private_network: bool | None = None
     on_reject: Literal["omit", "block"] | None = None
     mode: Literal["enforce", "shadow", "off"] | None = None
+    refused_preflight: Literal["name_cause", "plain_403"] | None = None
 
     @field_validator("mode", mode="before")
     @classmethod

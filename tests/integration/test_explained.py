@@ -44,7 +44,8 @@ async def test_a_refused_preflight_names_the_header_or_method_and_the_key(make_g
                                                                          headers, detail):
     caplog.set_level(logging.INFO, logger="gateway.rejections")
     gw = await make_gateway(gateway_config(recorded.url, ROUTES))
-    assert await preflight(gw, "/api/echo", method, headers) == 403
+    # refused_preflight: name_cause: an ok answer the browser still refuses, naming the method or header
+    assert await preflight(gw, "/api/echo", method, headers) == 200
     await gw.stop()  # the rejection log is written when the request is recorded
     (line,) = rejection_lines(caplog)
     assert line == f"rejected preflight OPTIONS on route api from origin {APP}: {detail}"
@@ -66,9 +67,11 @@ async def test_the_403_body_still_carries_no_request_input(make_gateway, recorde
         async with session.options(gw.url + "/api/echo", headers={
                 "Origin": APP, "Access-Control-Request-Method": "PUT",
                 "Access-Control-Request-Headers": "x-attacker-chosen"}) as response:
-            assert response.status == 403
+            assert response.status == 200  # name_cause
             assert await response.text() == ("CORS preflight rejected: header_not_allowed: a requested header is not "
                                              "allowed on this route\n")
+            assert response.headers["Access-Control-Allow-Headers"] == "Content-Type"
+            assert "x-attacker-chosen" not in str(response.headers).lower()
 
 
 async def test_credentials_on_a_public_route_are_flagged_once_a_minute(make_gateway, recorded, caplog):

@@ -104,8 +104,13 @@ def test_gateway_yaml_preflight_is_answered_with_configured_lists():
     assert (ok.allowed, ok.status) == (True, 204)
     assert _headers(ok)["Access-Control-Allow-Methods"] == "GET, POST, PUT, DELETE"
     assert _headers(ok)["Access-Control-Max-Age"] == "600"
+    # refused_preflight: name_cause: an ok answer whose list leaves PATCH out, so the browser names it
     bad = route.policy.preflight(["http://localhost:8000"], ["PATCH"])
-    assert (bad.allowed, bad.status) == (False, 403)
+    assert (bad.allowed, bad.status) == (False, 200)
+    assert _headers(bad)["Access-Control-Allow-Origin"] == "http://localhost:8000"
+    assert _headers(bad)["Access-Control-Allow-Methods"] == "GET, POST, PUT, DELETE"
+    assert "Access-Control-Max-Age" not in _headers(bad)
+    assert route.policy.preflight(["https://evil.example"], ["PATCH"]).status == 403
 
 
 # -- config/single-origin.yaml --------------------------------------------------
@@ -206,7 +211,10 @@ def test_public_api_refuses_cross_origin_writes():
     policy = RouteTable(_load("public-api.yaml")).match(None, "/v1/items").policy
     for method in ("POST", "PUT", "PATCH", "DELETE"):
         preflight = policy.preflight(["https://any-site.example"], [method])
-        assert (preflight.allowed, preflight.status) == (False, 403)
+        # "a 200 listing GET, HEAD, so the browser console names the method, or 403 for POST"
+        assert (preflight.allowed, preflight.status) == (False, 403 if method == "POST" else 200)
+        if method != "POST":
+            assert _headers(preflight)["Access-Control-Allow-Methods"] == "GET, HEAD"
     assert policy.actual("POST", ["https://any-site.example"]).allowed is False
 
 
@@ -331,10 +339,19 @@ def test_gateway_yaml_blocks_and_answers_as_commented():
         response = _answer(config, "POST", path, Origin="https://evil.example")
         assert response.status == 403
         assert response.text.count("\n") == 1 and "origin_not_allowed" in response.text
-    # "Rejected preflights are answered 403 by the gateway, whatever this says." (the upstream never sees them)
+    # "Rejected preflights are answered by the gateway (see refused_preflight)" (the upstream never sees them);
+    # "name_cause (default) 200 with this origin's Access-Control-Allow-Origin and the route's methods"
     preflight = _answer(config, "OPTIONS", "/api/hello", Origin="http://localhost:8000",
                         **{"Access-Control-Request-Method": "PATCH"})
-    assert preflight.status == 403
+    assert preflight.status == 200
+    assert preflight.headers["Access-Control-Allow-Methods"] == "GET, POST, PUT, DELETE"
+    assert preflight.text == "CORS preflight rejected: method_not_allowed: the requested method is not allowed on " \
+                             "this route\n"
+    # "plain_403  403 without CORS headers"
+    plain = parse_config(_edited(_text("gateway.yaml"), "refused_preflight: name_cause", "refused_preflight: plain_403"))
+    refused = _answer(plain, "OPTIONS", "/api/hello", Origin="http://localhost:8000",
+                      **{"Access-Control-Request-Method": "PATCH"})
+    assert refused.status == 403 and "Access-Control-Allow-Origin" not in refused.headers
     allowed = _answer(config, "OPTIONS", "/api/hello", Origin="http://localhost:8000",
                       **{"Access-Control-Request-Method": "PUT"})
     assert allowed.status == 204

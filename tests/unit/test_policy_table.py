@@ -81,6 +81,15 @@ POLICIES: dict[str, dict] = {
         "supports_credentials": True,
         "allow_private_network": True,
     },
+    # "exact" answering refused preflights with a plain 403.
+    "plain": {
+        "origins": [APP],
+        "methods": ["GET", "POST", "PUT", "PATCH"],
+        "allow_headers": ["Content-Type", "X-Request-Id"],
+        "refused_preflight": "plain_403",
+    },
+    # No method at all: Fetch would take the request's own method for a missing list, so no ok answer.
+    "no_methods": {"origins": [APP], "methods": []},
     # methods "*" with credentials: the requested method is echoed, never "*".
     "any_method_creds": {
         "origins": [APP],
@@ -139,6 +148,12 @@ def no_preflight(reason, vary=V_PREFLIGHT):
     return (Kind.PREFLIGHT, False, reason, (), vary, 403)
 
 
+def named(reason, *headers, vary=V_PREFLIGHT):
+    """``refused_preflight: name_cause``: 200 with the origin and the route's lists, which leave out what was
+    asked for, so the browser refuses and names it."""
+    return (Kind.PREFLIGHT, False, reason, tuple(headers), vary, 200)
+
+
 def not_cors(*headers, vary=V_ORIGIN):
     return (Kind.NON_CORS, None, None, tuple(headers), vary, 0)
 
@@ -152,6 +167,7 @@ NO_PNA = Reason.PRIVATE_NETWORK_NOT_ALLOWED
 # The successful answers of the "exact" policy, for brevity.
 EXACT_ACTUAL = ((ACEH, "X-Total-Count, X-Page"),)
 EXACT_PREFLIGHT = ((ACAM, "GET, POST, PUT, PATCH"), (ACAH, "Content-Type, X-Request-Id"), (ACMA, "600"))
+EXACT_LISTS = EXACT_PREFLIGHT[:2]  # a refused preflight names no max-age
 
 LABEL_64 = "a" * 64
 HOST_254 = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 62])
@@ -186,8 +202,20 @@ CASES = [
     # preflights
     C("exact", pf(APP), ok_preflight((ACAO, APP), *EXACT_PREFLIGHT), id="exact-preflight-allowed"),
     C("exact", pf(APP, "PATCH"), ok_preflight((ACAO, APP), *EXACT_PREFLIGHT), id="exact-preflight-PATCH"),
+    # "patch" with PATCH listed: plain 403, as older Chromium compares uppercased methods.
     C("exact", pf(APP, "patch"), no_preflight(BAD_METHOD), id="exact-preflight-lowercase-patch"),
-    C("exact", pf(APP, "DELETE"), no_preflight(BAD_METHOD), id="exact-preflight-method-not-allowed"),
+    C("exact", pf(APP, "purge"), named(BAD_METHOD, (ACAO, APP), *EXACT_LISTS), id="exact-preflight-lowercase-purge"),
+    C("no_methods", pf(APP, "PUT"), no_preflight(BAD_METHOD), id="empty-methods-preflight-plain-403"),
+    C("exact", pf(APP, "DELETE"), named(BAD_METHOD, (ACAO, APP), *EXACT_LISTS),
+      id="exact-preflight-method-not-allowed"),
+    # A refused safelisted method: a browser does not check it against ACAM, so an ok answer would let
+    # the request through: plain 403.
+    C("regex", pf(APP, "POST", "x-a"), no_preflight(BAD_METHOD), id="regex-preflight-safelisted-method-refused-403"),
+    C("plain", pf(APP, "DELETE"), no_preflight(BAD_METHOD), id="plain-403-preflight-method-not-allowed"),
+    C("plain", pf(APP, "PUT", "x-other"), no_preflight(BAD_HEADER), id="plain-403-preflight-header-not-listed"),
+    C("plain", pf("https://evil.example", "DELETE"), no_preflight(NOT_ALLOWED), id="plain-403-origin-not-allowed"),
+    C("exact", pf("https://evil.example", "DELETE", "x-other"), no_preflight(NOT_ALLOWED),
+      id="exact-preflight-origin-refused-before-method-plain-403"),
     C("exact", pf(APP, ["PUT", "PUT"]), no_preflight(BAD_METHOD), id="exact-preflight-two-acrm-lines"),
     C("exact", pf(APP, "PU T"), no_preflight(BAD_METHOD), id="exact-preflight-acrm-not-a-token"),
     C("exact", pf(APP, "PUT", "content-type,x-request-id"), ok_preflight((ACAO, APP), *EXACT_PREFLIGHT),
@@ -196,12 +224,13 @@ CASES = [
       id="exact-preflight-header-case-insensitive"),
     C("exact", pf(APP, "PUT", ["content-type", "x-request-id"]), ok_preflight((ACAO, APP), *EXACT_PREFLIGHT),
       id="exact-preflight-acrh-over-two-lines"),
-    C("exact", pf(APP, "PUT", ["content-type", "x-other"]), no_preflight(BAD_HEADER),
+    C("exact", pf(APP, "PUT", ["content-type", "x-other"]), named(BAD_HEADER, (ACAO, APP), *EXACT_LISTS),
       id="exact-preflight-acrh-second-line-not-allowed"),
     C("exact", pf(APP, "PUT", " , content-type,, \t,"), ok_preflight((ACAO, APP), *EXACT_PREFLIGHT),
       id="exact-preflight-acrh-empty-items-ignored"),
-    C("exact", pf(APP, "PUT", "x-other"), no_preflight(BAD_HEADER), id="exact-preflight-header-not-listed"),
-    C("exact", pf(APP, "PUT", "authorization"), no_preflight(BAD_HEADER),
+    C("exact", pf(APP, "PUT", "x-other"), named(BAD_HEADER, (ACAO, APP), *EXACT_LISTS),
+      id="exact-preflight-header-not-listed"),
+    C("exact", pf(APP, "PUT", "authorization"), named(BAD_HEADER, (ACAO, APP), *EXACT_LISTS),
       id="exact-preflight-authorization-not-listed"),
     C("exact", pf(APP, "PUT", "content-type, x(y)"), no_preflight(BAD_HEADER),
       id="exact-preflight-acrh-invalid-token"),
@@ -263,7 +292,8 @@ CASES = [
     C("creds", pf(APP, "PUT", ["x-a," * 1000, "x-b," * 30]), no_preflight(BAD_HEADER),
       id="creds-preflight-acrh-too-long-summed-over-lines"),
     C("creds", pf(APP, "PUT", "x-a, x:b"), no_preflight(BAD_HEADER), id="creds-preflight-echo-refuses-non-token"),
-    C("creds", pf(APP, "DELETE"), no_preflight(BAD_METHOD), id="creds-preflight-method-not-allowed"),
+    C("creds", pf(APP, "DELETE"), named(BAD_METHOD, (ACAO, APP), (ACAC, "true"), (ACAM, "GET, PUT")),
+      id="creds-preflight-method-not-allowed"),
     C("creds", pf("null"), no_preflight(NOT_ALLOWED), id="creds-preflight-null-not-listed"),
     # ---- methods "*" with credentials: echoed, never "*" ------------------
     C("any_method_creds", pf(APP, "PURGE", "x-token"),
@@ -274,7 +304,8 @@ CASES = [
       id="methods-star-creds-preflight-echoes-lowercase-method-verbatim"),
     C("any_method_creds", get(APP, "PURGE"), ok_actual((ACAO, APP), (ACAC, "true")),
       id="methods-star-creds-actual-any-method"),
-    C("any_method_creds", pf(APP, "PURGE", "authorization"), no_preflight(BAD_HEADER),
+    C("any_method_creds", pf(APP, "PURGE", "authorization"),
+      named(BAD_HEADER, (ACAO, APP), (ACAC, "true"), (ACAM, "PURGE"), (ACAH, "X-Token")),
       id="methods-star-creds-listed-headers-still-enforced"),
     # ---- subdomain wildcard ---------------------------------------------
     C("wild", get(APP), ok_actual((ACAO, APP)), id="wild-one-level"),
@@ -351,7 +382,8 @@ CASES = [
       id="pna-not-asked-no-acapn-still-varies"),
     C("pna", pf("https://evil.example.com", "GET", (), "true"), no_preflight(NOT_ALLOWED, vary=V_PREFLIGHT_PNA),
       id="pna-origin-not-allowed"),
-    C("pna", pf(APP, "PUT", (), "true"), no_preflight(BAD_METHOD, vary=V_PREFLIGHT_PNA),
+    C("pna", pf(APP, "PUT", (), "true"),
+      named(BAD_METHOD, (ACAO, APP), (ACAC, "true"), (ACAM, "GET"), (ACAH, "X-Token"), vary=V_PREFLIGHT_PNA),
       id="pna-method-checked-first"),
     C("pna", get(APP), ok_actual((ACAO, APP), (ACAC, "true")), id="pna-actual-no-pna-headers"),
 ]
@@ -378,7 +410,18 @@ def test_policy_decision(policy_name, request_, expected):
         for origin in request_["origins"]:
             if len(origin) > 4:
                 assert origin not in first.message
-        assert not any(name.startswith("Access-Control-Allow-") for name, _ in first.headers)
+        if first.status == 200:  # name_cause: the allowed origin, and lists without what was asked for
+            headers = dict(first.headers)
+            assert headers[ACAO] == request_["origins"][0]
+            asked = request_["acrm"][0]
+            names = {n.strip().lower() for line in request_["acrh"] for n in line.split(",") if n.strip()}
+            listed = {n.strip().lower() for n in headers.get(ACAH, "").split(",") if n.strip()}
+            listed_methods = {m.strip() for m in headers.get(ACAM, "").split(",")}
+            assert asked not in listed_methods or not names <= listed
+            assert asked not in {"GET", "HEAD", "POST"} or not names <= listed
+        else:
+            assert first.status == 403
+            assert not any(name.startswith("Access-Control-Allow-") for name, _ in first.headers)
     else:
         assert first.message == ""
         assert first.label == ("not_applicable" if first.allowed is None else "allowed")

@@ -212,6 +212,8 @@ def cors_block(draw, presence: int) -> dict:
         block["allow_private_network"] = draw(st.booleans())
     if present():
         block["on_reject"] = draw(st.sampled_from(["omit", "block"]))
+    if present():
+        block["refused_preflight"] = draw(st.sampled_from(["name_cause", "plain_403"]))
     if block and draw(st.integers(0, 9)) == 3:
         # YAML null: the key is set, to "not set" (and still replaces the default's).
         block[draw(st.sampled_from(sorted(block)))] = None
@@ -568,13 +570,31 @@ def check_safety(decision, req: Request, expected: ref.Settings) -> None:
     acao = dict(decision.headers).get(ref.ACAO)
     if acao is None:
         return
-    assert decision.allowed is True
+    if decision.allowed is False:
+        # refused_preflight: name_cause: an ok answer that a browser must still refuse
+        assert decision.kind.value == "preflight" and decision.status == 200, decision
+        assert decision.reason.value in ("method_not_allowed", "header_not_allowed"), decision
+        assert not browser_passes_preflight(dict(decision.headers), req), decision
+    else:
+        assert decision.allowed is True
     assert len(req.origins) == 1
     assert ref.origin_allowed(expected.patterns, req.origins[0]), f"ACAO for an origin the policy does not allow: {acao!r}"
     if acao == "*":
         assert expected.public and ref.ACAC not in dict(decision.headers)
     else:
         assert acao == req.origins[0] and ref.is_serialized_origin(acao)
+
+
+def browser_passes_preflight(headers: dict, req: Request) -> bool:
+    """Fetch's checks after a CORS-preflight fetch's ok answer (the ACAO check aside), for both
+    credentials modes at once: True if either mode would pass."""
+    method = req.acrm[0]
+    methods = {m.strip() for m in headers.get(ref.ACAM, "").split(",") if m.strip()}
+    names = {n.strip().lower() for n in headers.get(ref.ACAH, "").split(",") if n.strip()}
+    method_ok = method in ("GET", "HEAD", "POST") or method in methods or "*" in methods
+    requested = ref.parse_requested_headers(req.acrh) or []
+    headers_ok = all(n in names or ("*" in names and n != "authorization") for n in requested)
+    return method_ok and headers_ok
 
 
 @settings(max_examples=250, **COMMON)
