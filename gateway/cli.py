@@ -1,4 +1,4 @@
-"""The ``cors-gateway`` command: run, check, explain, import, demo."""
+"""The ``cors-gateway`` command: run, check, explain, diagnose, import, demo."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import sys
 
 from . import __version__
 from .config import DEFAULT_CONFIG_PATH, ConfigError, GatewayConfig, load_config
-from .http import SAFELISTED_METHODS
 from .logs import install_stdout_access_log, quiet_malformed_requests
-from .origins import PatternError, normalize_origin
 
 __all__ = ["main"]
 
@@ -87,132 +85,99 @@ def _print_environment(config: GatewayConfig) -> None:
         print(f"environment: {value}")
 
 
-def _origin_problem(origin: str) -> str:
-    if origin == "":
-        return "the Origin header is empty"
-    try:
-        normal = normalize_origin(origin)
-    except PatternError as err:
-        return str(err)
-    if normal != origin:
-        return f'not in the form browsers send; a browser would send "{normal}"'
-    return "not a serialized origin"
-
-
 def cmd_explain(args: argparse.Namespace) -> int:
-    from .routes import RouteTable, normalize_path
+    from .explain import explain
+    from .routes import RouteTable
 
     config = _load_or_report(_config_path(args.config), env=dict(os.environ))
     if config is None:
         return 1
     _print_environment(config)
-    table = RouteTable(config)
-    path = normalize_path(args.path.partition("?")[0])
-    if path is None:
-        print("route: (none)  -- the path is refused with 400 (dot-segments, backslashes, '#', control characters "
-              "or invalid UTF-8)")
-        print("decision: rejected")
-        print("reason: no_route")
-        return 0
-    route = table.match(args.host, path)
-    method = args.method
-    headers = [h.strip().lower() for h in args.header for h in h.split(",") if h.strip()]
-    preflight = args.preflight or method not in SAFELISTED_METHODS or bool(headers)
-    policy = route.policy if route is not None else table.fallback
-    if preflight:
-        decision = policy.preflight([args.origin], [method], [", ".join(headers)] if headers else [])
-    else:
-        decision = policy.actual(method, [args.origin])
-
-    _explain_request(route, method, preflight)
-    if route is not None and route.mode == "off":
-        print("decision: allowed")
-        print("reason: none (mode off: the gateway is a plain proxy here and adds no CORS headers)")
-        return 0
-    _explain_decision(route, policy, decision, args.origin)
-    if args.credentials and decision.allowed:
-        _explain_credentials(route, policy)
-    _explain_answer(route, decision)
+    result = explain(RouteTable(config), path=args.path, origin=args.origin, method=args.method,
+                     headers=tuple(args.header), host=args.host, preflight=args.preflight,
+                     credentials=args.credentials)
+    for line in result.lines:
+        print(line)
     return 0
 
 
-def _explain_request(route, method: str, preflight: bool) -> None:
-    """The route that serves the path, and whether a browser sends a preflight first."""
-    if route is None:
-        print("route: (none)  -- no route matches; the gateway answers 404, judged by defaults.cors")
+_KNOWN_FORMATS = (
+    "Chromium's \"Access to fetch at '...' from origin '...' has been blocked by CORS policy: ...\" (and "
+    "\"Refused to get unsafe header\"), Firefox's \"Cross-Origin Request Blocked: ... (Reason: ...)\", Safari's "
+    "\"Origin ... is not allowed by Access-Control-Allow-Origin.\", \"Preflight response is not successful.\", "
+    "\"... is not allowed by Access-Control-Allow-Headers/-Methods.\" and \"... due to access control checks.\""
+)
+
+
+_MAX_MESSAGE = 64 * 1024
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    import json
+
+    from .browser_errors import parse
+    from .diagnosis import diagnose
+    from .routes import RouteTable
+
+    text = args.message if args.message is not None else sys.stdin.read(_MAX_MESSAGE + 1)
+    if not text.strip():
+        print("cors-gateway diagnose: no message: paste the browser's console error as the argument or on "
+              "standard input", file=sys.stderr)
+        return 2
+    if len(text) > _MAX_MESSAGE:
+        print("cors-gateway diagnose: the message is longer than 64 KiB; paste the one console error", file=sys.stderr)
+        return 2
+    error = parse(text)
+    if error is None:
+        print("cors-gateway diagnose: not a CORS error message this command knows; it reads " + _KNOWN_FORMATS,
+              file=sys.stderr)
+        return 1
+    config = _load_or_report(_config_path(args.config), env=dict(os.environ))
+    if config is None:
+        return 2
+    records, asked = (), "not asked (--offline)"
+    url, origin = error.url or args.url, error.origin or args.origin
+    if not args.offline and url and origin:
+        records, asked = _recorded_rejections(config, url, origin)
+    result = diagnose(error, RouteTable(config), url=args.url, origin=args.origin, method=args.method,
+                      gateway_url=args.gateway_url, rejections=records)
+    if args.json:
+        print(json.dumps({**result.to_json(), "gateway": asked}, indent=2))
     else:
-        r = route.route
-        where = f"path {r.path}" if r.path is not None else f"path_regex {r.path_regex}"
-        print(f"route: {r.name} (routes.{r.index}: {where}, upstream {r.upstream}, mode {r.cors.mode})")
-    if preflight:
-        why = "method is not GET/HEAD/POST" if method not in SAFELISTED_METHODS else "non-safelisted headers"
-        print(f"request: preflight (OPTIONS, Access-Control-Request-Method: {method}; a browser preflights: {why})")
-    else:
-        print(f"request: actual {method} (no preflight: simple method and no extra headers)")
+        for line in result.lines():
+            print(line)
+        print(f"gateway: {asked}")
+    return 0
 
 
-def _explain_decision(route, policy, decision, origin: str) -> None:
-    """decision, reason, and for a rejection what the policy allows and the key to change."""
-    if route is None:
-        print("decision: rejected")
-        print("reason: no_route")
-        reason = f" ({decision.reason.value})" if decision.reason else ""
-        print(f"defaults.cors for this origin: {decision.label}{reason}")
-    else:
-        print(f"decision: {decision.label if decision.allowed is not None else 'allowed'}")
-        print(f"reason: {decision.reason.value if decision.reason else 'none'}")
-    if decision.reason is None:
-        return
-    settings = policy.settings
-    detail = decision.message.split(": ", 2)[-1].strip()
-    reason = decision.reason.value
-    if reason == "malformed_origin":
-        detail = _origin_problem(origin)
-    elif reason == "origin_not_allowed":
-        allowed = [("re:" if p.kind == "regex" else "") + p.text for p in settings.origins] or ["(none)"]
-        detail += "; allowed origins: " + ", ".join(allowed)
-    elif reason == "method_not_allowed":
-        detail += "; allowed methods: " + (", ".join(settings.methods) if settings.methods is not None else "*")
-    elif reason == "header_not_allowed":
-        names = settings.allow_headers
-        detail += "; allowed headers: " + (", ".join(names) if names is not None else "*")
-    print(f"detail: {detail}")
-    if decision.detail and reason != "malformed_origin":
-        print(f"fix: {decision.detail}")
+def _recorded_rejections(config: GatewayConfig, url: str, origin: str) -> tuple[tuple, str]:
+    """Ask the running gateway's admin listener for its recent rejections of this path and origin."""
+    import json
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlencode, urlsplit
 
+    from .rejections import Record
 
-def _explain_credentials(route, policy) -> None:
-    """``--credentials``: will the browser share an allowed answer with a credentialed request?"""
-    where = f"routes.{route.route.index}.cors" if route is not None else "defaults.cors"
-    if policy.public:
-        print('browser: refuses the answer: a request with credentials (cookies, credentials: "include") is '
-              'never shared with Access-Control-Allow-Origin: *')
-        print(f"fix: list the allowed origins in {where}.origins and set {where}.supports_credentials: true")
-    elif not policy.settings.supports_credentials:
-        print("browser: refuses the answer: a request with credentials needs "
-              "Access-Control-Allow-Credentials: true, which this route does not send")
-        print(f"fix: set {where}.supports_credentials: true (the origins are listed, so this is safe)")
-    else:
-        print("browser: shares the answer with credentials (Access-Control-Allow-Credentials: true)")
-
-
-def _explain_answer(route, decision) -> None:
-    """What the gateway does with the request, and the headers it answers with."""
-    from .policy import Kind
-
-    if route is not None and decision.kind is not Kind.PREFLIGHT and decision.allowed is False:
-        blocked = route.route.cors.on_reject == "block"
-        action = "403, upstream not called" if blocked else "forwarded without CORS headers"
-        print(f"on_reject: {route.route.cors.on_reject} ({action})")
-    if route is not None and decision.kind is Kind.PREFLIGHT:
-        print(f"status: {decision.status}")
-    print("headers:")
-    for name, value in decision.headers:
-        print(f"  {name}: {value}")
-    if decision.vary:
-        print(f"  Vary: {', '.join(decision.vary)}")
-    if not decision.headers and not decision.vary:
-        print("  (none)")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(config.admin_host, config.admin_host)
+    where = f"http://{'[' + host + ']' if ':' in host else host}:{config.admin_port}"
+    try:
+        path = urlsplit(url).path or "/"
+    except ValueError:
+        return (), "not asked (the URL does not parse)"
+    request = urllib.request.Request(f"{where}/api/rejections?{urlencode({'path': path, 'origin': origin})}")
+    if config.admin_token:
+        request.add_header("Authorization", f"Bearer {config.admin_token}")
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            data = json.loads(response.read(4 * 1024 * 1024))
+        records = tuple(Record(**{k: r[k] for k in Record.__slots__}) for r in data["records"])
+    except urllib.error.HTTPError as err:
+        hint = " (set admin.token, or the variable it reads, as the gateway has it)" if err.code == 401 else ""
+        return (), f"{where} answered {err.code}{hint}: diagnosed without its records"
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return (), f"not reachable at {where} ({err.__class__.__name__}): diagnosed without its records"
+    return records, f"{where} recorded {len(records)} rejection(s) of {path} from {origin}"
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -264,6 +229,21 @@ def build_parser() -> argparse.ArgumentParser:
                          help='the page sends credentials (cookies; fetch credentials: "include"): say whether '
                               "the browser shares the answer")
     explain.set_defaults(func=cmd_explain)
+
+    diagnose = sub.add_parser("diagnose", help="explain a browser's CORS console error: the cause under the config "
+                                               "and the config edit that fixes it")
+    diagnose.add_argument("message", nargs="?", metavar="MESSAGE",
+                          help="the console error, as copied (default: read standard input)")
+    diagnose.add_argument("-c", "--config", help=config_help)
+    diagnose.add_argument("--json", action="store_true", help="print one JSON object")
+    diagnose.add_argument("--url", help="the request's URL, when the message does not name it")
+    diagnose.add_argument("--origin", help="the page's origin, when the message does not name it (Firefox)")
+    diagnose.add_argument("--method", help="the request's method, when the message does not name it")
+    diagnose.add_argument("--gateway-url", help="the gateway's URL as pages call it (behind a load balancer or "
+                                                "with a port other than listen.port)")
+    diagnose.add_argument("--offline", action="store_true",
+                          help="do not ask the running gateway (its admin listener) for its recent rejections")
+    diagnose.set_defaults(func=cmd_diagnose)
 
     importer = sub.add_parser("import", help="translate a Flask app's flask-cors setup into a config (read, never run)")
     importer.add_argument("app_path", metavar="APP_PATH", help="a .py file, or a directory (every *.py below it)")

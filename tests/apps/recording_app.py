@@ -85,6 +85,11 @@ def create_app() -> Flask:
     def moved():
         return redirect(request.path.rsplit("/", 1)[0] + "/echo", code=302)
 
+    @api.get("/redirect-away")
+    def moved_away():
+        # To another origin (the upstream's own address, say): test-only, the target is the query's.
+        return redirect(request.args["to"], code=302)
+
     @api.get("/status/<int:code>")
     def status(code: int):
         return Response(status=code)
@@ -185,6 +190,6 @@ def create_app() -> Flask:
 
     # The same endpoints under every prefix the tests route differently.
     for prefix in ("/api", "/public", "/blocked", "/other", "/creds", "/anyhdr", "/credsany", "/wild", "/regex",
-                   "/cached", "/nocache", "/timeout", "/pna"):
+                   "/cached", "/nocache", "/timeout", "/pna", "/plain"):
         app.register_blueprint(api, url_prefix=prefix, name=prefix.strip("/"))
     return app

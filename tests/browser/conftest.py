@@ -79,6 +79,7 @@ class World:
     upstream: Upstream
     flask_cors: Upstream
     ws_port: int = 0
+    config_path: str = ""  # the gateway's config file (for diagnose -c)
 
     @property
     def A(self) -> str:
@@ -153,6 +154,7 @@ routes:
   - {{name: flaskcors, path: /fc/, upstream: flaskcors, cors: {{supports_credentials: true}}}}
   - {{name: pna, path: /pna/, upstream: app, cors: {{allow_private_network: true}}}}
   - {{name: ws, path: /ws/, upstream: ws}}
+  - {{name: plain, path: /plain/, upstream: app, cors: {{refused_preflight: plain_403}}}}
 """
 
 
@@ -178,7 +180,7 @@ def world(tmp_path_factory):
     )
     try:
         wait_for_port(gw_port, gateway)
-        yield World(pA, pB, gw_port, admin, upstream, flask_cors, ws_port)
+        yield World(pA, pB, gw_port, admin, upstream, flask_cors, ws_port, str(config))
     finally:
         stop_process(gateway)
         for server in servers:
