@@ -1,29 +1,62 @@
-"""The admin listener's app: /metrics, /healthz and /readyz, and the bearer token that guards them.
+"""The admin listener's app: /metrics, /healthz, /readyz, the debugger page and its API, and the bearer token.
 
 One implementation for both process models: a single-process gateway
 (``server.gateway.Gateway.admin_app``) and the parent of several workers
 (``supervisor``) serve the same app, and differ only in where the metrics
-come from and what "ready" means.  The public listener never serves these.
+and the recent rejections come from and what "ready" means.  The public
+listener never serves these.
+
+The debugger: ``/`` is a static page (``admin_page/``: HTML, CSS and a
+little JavaScript, no build step, nothing from elsewhere) that shows what
+the API returns: ``/api/routes`` (the routes in match order with their
+effective policies), ``/api/rejections`` (the recent rejections and shadow
+disagreements, grouped with the fix for each group), ``/api/explain`` and
+``/api/diagnose`` (``explain`` and ``diagnosis`` on the live config).
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Callable
+from importlib import resources
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from .browser_errors import parse as parse_browser_error
+from .diagnosis import diagnose, record_fixes
+from .explain import explain
+from .rejections import RejectionLog
+from .routes import RouteTable
+
 __all__ = ["ADMIN_OPEN_PATHS", "admin_application", "bearer_token_matches"]
 
-# Open without the token: they say no more than "alive" and "ready", and a
-# Kubernetes httpGet probe could only send a token written into the Pod spec.
-ADMIN_OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+# Open without the token: they say no more than "alive" and "ready" (a
+# Kubernetes httpGet probe could only send a token written into the Pod
+# spec), or are the debugger page's static files, which hold no data (the
+# page asks for the token and sends it to the API).
+ADMIN_OPEN_PATHS = frozenset({"/healthz", "/readyz", "/", "/app.js", "/app.css"})
+
+_PAGE_FILES = {"/": ("index.html", "text/html"), "/app.js": ("app.js", "text/javascript"),
+               "/app.css": ("app.css", "text/css")}
+# The page loads only its own files and talks only to its own API.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                               "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+_API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+MAX_API_BODY = 64 * 1024
 
 _EXPOSITION_HEADERS = {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
 
 
 def admin_application(
-    token: str | None, exposition: Callable[[], bytes], not_ready: Callable[[], str | None]
+    token: str | None, exposition: Callable[[], bytes], not_ready: Callable[[], str | None], *,
+    table: Callable[[], RouteTable] | None = None, rejections: RejectionLog | None = None, workers: int = 0,
 ) -> web.Application:
     """The admin listener's app.
 
@@ -50,11 +83,114 @@ def admin_application(
             return web.Response(text="ready\n")
         return web.Response(status=503, text=f"{why}\n")
 
-    app = web.Application(middlewares=[] if token is None else [_bearer_auth(token)])
+    app = web.Application(middlewares=[] if token is None else [_bearer_auth(token)], client_max_size=MAX_API_BODY)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if table is not None:
+        _add_debugger(app, table, rejections if rejections is not None else RejectionLog(0), workers)
     return app
+
+
+def _page_file(path: str) -> tuple[bytes, str]:
+    name, content_type = _PAGE_FILES[path]
+    return resources.files("gateway").joinpath("admin_page", name).read_bytes(), content_type
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(data), status=status, content_type="application/json",
+                        headers=_API_HEADERS)
+
+
+def _route_json(index: int | None, name: str, settings, route=None) -> dict:
+    return {
+        "index": index, "name": name,
+        "path": route.path if route is not None else None, "path_regex": route.path_regex if route else None,
+        "host": route.host if route is not None else None, "upstream": route.upstream if route else None,
+        "origins": [("re:" if p.kind == "regex" else "") + p.text for p in settings.origins],
+        "methods": list(settings.methods) if settings.methods is not None else None,
+        "allow_headers": list(settings.allow_headers) if settings.allow_headers is not None else None,
+        "expose_headers": list(settings.expose_headers) if settings.expose_headers is not None else None,
+        "supports_credentials": settings.supports_credentials, "max_age": settings.max_age,
+        "allow_private_network": settings.allow_private_network, "mode": settings.mode.value,
+        "on_reject": settings.on_reject.value, "refused_preflight": settings.refused_preflight.value,
+        "csrf": route.csrf.value if route is not None else "off",
+    }
+
+
+def _add_debugger(app: web.Application, table: Callable[[], RouteTable], log: RejectionLog, workers: int) -> None:
+    """The page and its API over the live config (``table()``) and the recent rejections (``log``)."""
+    page = {path: _page_file(path) for path in _PAGE_FILES}  # read once: a broken install fails at start
+
+    async def static(request: web.Request) -> web.Response:
+        body, content_type = page[request.path]
+        return web.Response(body=body, content_type=content_type, charset="utf-8", headers=_PAGE_HEADERS)
+
+    async def routes(request: web.Request) -> web.Response:
+        current = table()
+        listed = [_route_json(r.route.index, r.name, r.route.cors, r.route) for r in current.routes]
+        return _json({"routes": listed, "defaults": _route_json(None, "defaults.cors", current.config.defaults_cors)})
+
+    def grouped(current: RouteTable, shadow: bool) -> list[dict]:
+        found = []
+        for group in log.groups(shadow=shadow):
+            last = group["last"]
+            fixes = [] if shadow else [fix.to_json() for fix in record_fixes(last, current)]
+            found.append({"route": group["route"], "origin": group["origin"], "reason": group["reason"],
+                          "count": group["count"], "last": last.to_json(), "fixes": fixes})
+        return found
+
+    async def rejections(request: web.Request) -> web.Response:
+        query = request.query
+        path, origin = query.get("path"), query.get("origin")
+        current = table()
+        records = [r.to_json() for r in log.recent(path=path, origin=origin, shadow=False)]
+        shadow = [r.to_json() for r in log.recent(path=path, origin=origin, shadow=True)]
+        return _json({"capacity": log.capacity, "workers": workers, "records": records,
+                      "groups": grouped(current, False),
+                      "shadow": {"records": shadow, "groups": grouped(current, True)}})
+
+    async def explained(request: web.Request) -> web.Response:
+        query = request.query
+        origin, path = query.get("origin", ""), query.get("path", "")
+        if not origin or not path.startswith("/"):
+            return _json({"error": "origin and path (starting with /) are required"}, 400)
+        result = explain(table(), path=path, origin=origin, method=query.get("method") or "GET",
+                         headers=tuple(query.getall("headers", ())), host=query.get("host") or None,
+                         preflight=query.get("preflight") == "1", credentials=query.get("credentials") == "1")
+        return _json({**result.to_json(), "lines": list(result.lines)})
+
+    async def diagnosed(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return _json({"error": "send a JSON object: {\"message\": \"...\"}"}, 400)
+        if not isinstance(body, dict) or not isinstance(body.get("message"), str) or not body["message"].strip():
+            return _json({"error": "send a JSON object with the browser's console message in \"message\""}, 400)
+        extra = {key: body.get(key) if isinstance(body.get(key), str) and body.get(key) else None
+                 for key in ("url", "origin", "method", "gateway_url")}
+        error = parse_browser_error(body["message"])
+        if error is None:
+            return _json({"error": "not a CORS error message this gateway knows (Chromium's \"Access to ... has been "
+                                   "blocked by CORS policy\", Firefox's \"Cross-Origin Request Blocked\", Safari's "
+                                   "\"... is not allowed by Access-Control-Allow-...\")"}, 422)
+        url = error.url or extra["url"]
+        origin = error.origin or extra["origin"]
+        try:
+            path = urlsplit(url).path if url else None
+        except ValueError:
+            path = None
+        recorded = tuple(log.recent(path=path, origin=origin, shadow=False, limit=20)) if path and origin else ()
+        result = diagnose(error, table(), url=extra["url"], origin=extra["origin"], method=extra["method"],
+                          gateway_url=extra["gateway_url"], rejections=recorded)
+        return _json(result.to_json())
+
+    for path in _PAGE_FILES:
+        app.router.add_get(path, static)
+    app.router.add_get("/api/routes", routes)
+    app.router.add_get("/api/rejections", rejections)
+    app.router.add_get("/api/explain", explained)
+    app.router.add_post("/api/diagnose", diagnosed)
 
 
 def bearer_token_matches(authorization: tuple[str, ...] | list[str], expected: bytes) -> bool:

@@ -58,7 +58,7 @@ class Gateway(RequestFlow):
         """
         old = self.config
         restart_only = ("listen_host", "listen_port", "admin_host", "admin_port", "admin_token", "shutdown_timeout",
-                        "keepalive_timeout", "max_client_connections")
+                        "keepalive_timeout", "max_client_connections", "recent_rejections")
         changed = [name for name in restart_only if getattr(config, name) != getattr(old, name)]
         if changed:
             log.warning("config reload: %s take effect after a restart", ", ".join(changed))
@@ -110,7 +110,8 @@ class Gateway(RequestFlow):
     def admin_app(self) -> web.Application:
         # The token is read once, here: it changes with a restart, like the listener's address.
         return admin_application(self.config.admin_token, self.metrics.exposition,
-                                 lambda: None if self.ready else "draining")
+                                 lambda: None if self.ready else "draining", table=lambda: self.table,
+                                 rejections=self.rejections)
 
     # -- lifecycle -------------------------------------------------------------
 

@@ -33,10 +33,11 @@ import time
 from aiohttp import HttpVersion11, web
 from multidict import CIMultiDict
 
-from ..http import ACAC, ACAM, ACAO, ACRH, ACRM, ACRPN, SAFE_METHODS, is_preflight
+from ..http import ACAC, ACAM, ACAO, ACRH, ACRM, ACRPN, SAFE_METHODS, TOKEN, is_preflight
 from ..logs import RequestLog
 from ..metrics import NO_ROUTE, Metrics
 from ..policy import SAME_ORIGIN, Decision, Kind, Reason, allowed_methods_differ, upstream_would_allow
+from ..rejections import RejectionLog
 from ..routes import CompiledRoute, RouteTable, normalize_path
 from ..settings import Csrf, GatewayConfig, Mode, OnReject
 from .answers import _BAD_PATH, _CSRF_REFUSED, _NO_ROUTE, _answer, _decorator
@@ -117,6 +118,8 @@ class RequestFlow:
         self.table = RouteTable(config)
         self.metrics = Metrics(self.table, config.metrics.max_origin_labels, config_owner=not worker)
         self.logs = RequestLog(config.access_log.enabled, config.access_log.sample_rate)
+        # The admin page's recent rejections; a worker hands its new ones to the parent (supervisor).
+        self.rejections = RejectionLog(config.recent_rejections, keep_new=worker)
         self.pool: UpstreamPool | None = None
         self._credential_warnings: dict[str, float] = {}  # route -> when last warned (public route + credentials)
 
@@ -266,7 +269,8 @@ class RequestFlow:
             outcome.upstream_seconds = time.perf_counter() - started
             decorate(status, headers)
 
-        # (A rejected decision has no Access-Control-Allow-* headers, only Vary.)
+        # (A rejected decision has no Access-Control-Allow-* headers, only Vary; a refused preflight's
+        # name_cause headers only reach a client with a 502/504 in shadow mode: not an ok status.)
         config = outcome.table.config
         limit = config.limits.max_body_size
         if limit and (request.content_length or 0) > limit:
@@ -373,6 +377,13 @@ class RequestFlow:
                 disagree = ours != theirs or allowed_methods_differ(route.route.cors.methods, observed.get(_ACAM), ours)
             if disagree:
                 self.metrics.shadow_disagreements.labels(route.name, decision.kind.value).inc()
+                if self.rejections.capacity:
+                    self.rejections.add(
+                        route.name, request.method, request.raw_path, origins[0], "shadow",
+                        decision.reason.value if decision.reason else "allowed",
+                        f"{decision.kind.value}: the upstream {'allows' if upstream_allowed else 'rejects'}, the "
+                        f"gateway {'allows' if decision.allowed else 'rejects'}",
+                    )
                 if log.isEnabledFor(logging.WARNING):
                     log.warning(
                         "shadow disagreement on route %s (%s, request %s): upstream %s, gateway %s%s",
@@ -402,8 +413,15 @@ class RequestFlow:
             malformed = reason == Reason.MALFORMED_ORIGIN.value or outcome.origin is None
             origin_label = self.metrics.origin_label(outcome.route, outcome.origin, malformed)
             judgement = outcome.judgement
-            self.logs.rejection(outcome.route, origin_label, outcome.kind, reason, request.method,
-                                judgement.detail if judgement is not None else "")
+            detail = judgement.detail if judgement is not None else ""
+            self.logs.rejection(outcome.route, origin_label, outcome.kind, reason, request.method, detail)
+            if self.rejections.capacity:
+                method = request.method
+                if outcome.kind == "preflight":  # the method the page asked for (a token, or left out)
+                    requested = request.headers.get(ACRM, "")
+                    method = requested if TOKEN.fullmatch(requested) else method
+                self.rejections.add(outcome.route, method, request.raw_path, outcome.origin, outcome.kind, reason,
+                                    detail)
         self.metrics.observe(outcome.route, outcome.kind, outcome.decision, reason, status, duration, origin_label)
         if outcome.upstream_seconds is not None:
             self.metrics.observe_upstream(outcome.upstream, outcome.upstream_seconds)

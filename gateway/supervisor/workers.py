@@ -81,8 +81,23 @@ async def _worker(config: GatewayConfig, port: int, conn) -> None:
 
     _listen(conn, loop, on_message, stop.set)  # EOF: the parent is gone, drain and exit
     conn.send(("ready", os.getpid()))
+    shipping = loop.create_task(_ship_rejections(gateway, conn))
     await stop.wait()
+    shipping.cancel()
     await gateway.stop()
+
+
+async def _ship_rejections(gateway, conn, interval: float = 1.0) -> None:
+    """Hand the worker's new rejections to the parent, which serves the admin page, once a second."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(interval)
+        records = gateway.rejections.take_new()
+        if records:
+            try:
+                await loop.run_in_executor(None, conn.send, ("rejections", records))
+            except (OSError, ValueError):
+                return  # the parent is gone: the pipe's EOF stops this worker
 
 
 class _Worker:
@@ -100,6 +115,7 @@ class _Worker:
 class _Parent:
     def __init__(self, config: GatewayConfig, path: str | None, host: str | None, port: int | None, workers: int):
         from ..metrics import Metrics
+        from ..rejections import RejectionLog
         from ..routes import RouteTable
 
         self.config = with_overrides(config, host, port)
@@ -107,7 +123,10 @@ class _Parent:
         self.shutdown_timeout = self.config.shutdown_timeout
         self.path, self.host, self.port_override = path, host, port
         self.count = workers
-        self.metrics = Metrics(RouteTable(self.config), self.config.metrics.max_origin_labels)
+        self.table = RouteTable(self.config)
+        self.metrics = Metrics(self.table, self.config.metrics.max_origin_labels)
+        # The workers' recent rejections, merged (each worker hands over its new ones once a second).
+        self.rejections = RejectionLog(self.config.recent_rejections)
         self.context = multiprocessing.get_context("spawn")
         self.workers: dict[int, _Worker] = {}
         self.failures: dict[int, int] = {}  # slot -> deaths in a row before becoming ready
@@ -143,9 +162,11 @@ class _Parent:
         loop.add_reader(process.sentinel, self._on_exit, slot, worker)
 
     def _on_message(self, worker: _Worker, message) -> None:
-        kind, _ = message
+        kind, payload = message
         if kind == "ready":
             worker.ready = True
+        elif kind == "rejections" and isinstance(payload, list):
+            self.rejections.extend(payload[-self.rejections.capacity:] if self.rejections.capacity else [])
 
     def _on_exit(self, slot: int, worker: _Worker) -> None:
         loop = asyncio.get_running_loop()
@@ -180,7 +201,8 @@ class _Parent:
             log.warning("config reload: shutdown_timeout takes effect after a restart")
             config = dataclasses.replace(config, shutdown_timeout=self.shutdown_timeout)
         self.config = config
-        self.metrics.use_table(RouteTable(config))
+        self.table = RouteTable(config)
+        self.metrics.use_table(self.table)
         loop = asyncio.get_running_loop()
         for worker in list(self.workers.values()):
             if not worker.exited.is_set():
@@ -200,7 +222,8 @@ class _Parent:
 
         # The same app, handlers and bearer-token check as a single process;
         # the token is read once, here (a reload's new token needs a restart).
-        return admin_application(self.config.admin_token, self.metrics.exposition, not_ready)
+        return admin_application(self.config.admin_token, self.metrics.exposition, not_ready,
+                                 table=lambda: self.table, rejections=self.rejections, workers=self.count)
 
     async def run(self, on_ready=None) -> None:
         from aiohttp import web

@@ -2,8 +2,9 @@
 
 * In process (``Gateway``, as test_gateway.py runs it) and through the CLI,
   with one process and with ``--workers 2`` (whose parent serves the admin
-  listener): /metrics needs ``Authorization: Bearer <token>`` (401 with
-  ``WWW-Authenticate: Bearer`` otherwise), /healthz and /readyz stay open.
+  listener): /metrics and the debugger's /api/* need ``Authorization: Bearer
+  <token>`` (401 with ``WWW-Authenticate: Bearer`` otherwise); /healthz,
+  /readyz and the debugger page's static files stay open.
 * The CLI refuses an admin listener off loopback without a token, and never
   prints the token.
 * A new token in a reloaded config takes effect after a restart only.
@@ -82,6 +83,20 @@ async def assert_token_enforced(session: aiohttp.ClientSession, admin_url: str, 
         assert (r.status, await r.text()) == (200, "ok\n")
     async with session.get(admin_url + "/readyz") as r:
         assert (r.status, await r.text()) == (200, "ready\n")
+    # The debugger's API needs it; its page (static, no data) does not: it asks for the token.
+    for path in ("/api/routes", "/api/rejections", "/api/explain?origin=https://a.example&path=/api/x"):
+        async with session.get(admin_url + path) as r:
+            assert r.status == 401, path
+        async with session.get(admin_url + path, headers=bearer(token)) as r:
+            assert r.status == 200, path
+            assert r.headers["Content-Type"] == "application/json; charset=utf-8"
+    async with session.post(admin_url + "/api/diagnose", json={"message": "x"}) as r:
+        assert r.status == 401
+    for path, content_type in (("/", "text/html"), ("/app.js", "text/javascript"), ("/app.css", "text/css")):
+        async with session.get(admin_url + path) as r:
+            assert r.status == 200, path
+            assert r.headers["Content-Type"] == f"{content_type}; charset=utf-8"
+            assert token not in await r.text()
     # Any other path needs the token too: without it, not even whether it exists is told.
     async with session.get(admin_url + "/nothing-here") as r:
         assert r.status == 401
