@@ -26,7 +26,7 @@ import time
 from ..support import ROOT, free_port, require_binary, stop_process, wait_for_port
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-SECTION = README[README.index("\n## Run\n"):README.index("\n## Test\n")]
+SECTION = README[README.index("\n## Run\n"):README.index("\n## Debugging a CORS error\n")]
 DEFAULTS = {"port": 8080, "admin-port": 9090, "upstream-port": 5000, "frontend-port": 8000}
 
 CLI = [sys.executable, "-m", "gateway"]  # `cors-gateway`, from this tree
