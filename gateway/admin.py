@@ -17,6 +17,7 @@ disagreements, grouped with the fix for each group), ``/api/explain`` and
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 from collections.abc import Callable
 from importlib import resources
@@ -83,7 +84,8 @@ def admin_application(
             return web.Response(text="ready\n")
         return web.Response(status=503, text=f"{why}\n")
 
-    app = web.Application(middlewares=[] if token is None else [_bearer_auth(token)], client_max_size=MAX_API_BODY)
+    guard = _loopback_hosts_only() if token is None else _bearer_auth(token)
+    app = web.Application(middlewares=[guard], client_max_size=MAX_API_BODY)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -205,6 +207,44 @@ def bearer_token_matches(authorization: tuple[str, ...] | list[str], expected: b
     except UnicodeEncodeError:
         return False
     return hmac.compare_digest(given, expected)
+
+
+def host_is_loopback_or_ip(host: str | None) -> bool:
+    """Whether a Host header names ``localhost`` or an IP address (a page on a rebound DNS name cannot send it)."""
+    if not host:
+        return False
+    if host.startswith("["):  # [IPv6]:port
+        end = host.find("]")
+        if end < 0:
+            return False
+        name = host[1:end]
+    else:  # name:port, or a bare IPv6 address (several colons)
+        name = host.partition(":")[0] if host.count(":") == 1 else host
+    name = name.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _loopback_hosts_only():
+    """Without a token the admin listener is on loopback; still, a page on another site that rebinds its own
+    DNS name to 127.0.0.1 could read it from the browser.  Its requests carry that name as Host: refused."""
+
+    @web.middleware
+    async def loopback_hosts_only(request: web.Request, handler):
+        resource = request.match_info.route.resource
+        if (resource is not None and resource.canonical in ("/healthz", "/readyz")) or host_is_loopback_or_ip(
+                request.headers.get("Host")):
+            return await handler(request)
+        return web.Response(status=403, text="403 Forbidden: without admin.token the admin listener answers only "
+                                             "Host: localhost or an IP address (DNS-rebinding protection)\n",
+                            headers={"Cache-Control": "no-store"})
+
+    return loopback_hosts_only
 
 
 def _bearer_auth(token: str):

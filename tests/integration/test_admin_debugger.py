@@ -183,3 +183,19 @@ def test_diagnose_sends_the_token_the_config_reads(tmp_path, upstream, token_env
         assert json.loads(without.stdout)["gateway"].startswith(f"http://127.0.0.1:{admin} answered 401")
     finally:
         stop_process(proc)
+
+
+async def test_without_a_token_only_loopback_names_and_addresses_may_ask(make_gateway, recorded):
+    """A page that rebinds its own DNS name to 127.0.0.1 reaches the admin listener with that name as Host."""
+    gw = await make_gateway(gateway_config(recorded.url, ROUTES))
+    async with aiohttp.ClientSession() as session:
+        for host in ("evil.example", f"evil.example:{gw.admin_port}", "127.0.0.1.nip.io"):
+            for path in ("/", "/api/rejections", "/metrics"):
+                async with session.get(admin_url(gw) + path, headers={"Host": host}) as r:
+                    assert r.status == 403, (host, path)
+                    assert "DNS-rebinding" in await r.text()
+            async with session.get(admin_url(gw) + "/healthz", headers={"Host": host}) as r:
+                assert r.status == 200  # says no more than alive
+        for host in (f"127.0.0.1:{gw.admin_port}", f"localhost:{gw.admin_port}", "[::1]", "10.1.2.3"):
+            async with session.get(admin_url(gw) + "/api/routes", headers={"Host": host}) as r:
+                assert r.status == 200, host
