@@ -27,8 +27,10 @@ Rules follow the WHATWG Fetch standard's CORS protocol:
   is answered 200 with that origin's ``Access-Control-Allow-Origin`` and the
   route's lists (``refused_preflight: name_cause``, the default), so the
   browser's console names what was refused; it is still a rejection.
-  Disallowed origins, and refused safelisted methods (which a browser does
-  not check against the lists), get 403 without CORS headers.
+  Disallowed origins get 403 without CORS headers, and so does a refused
+  method an ok answer could let through: a safelisted one (browsers do not
+  check it against the list), any under an empty list, or one whose
+  uppercase is listed (older Chromium compares uppercased).
 * ``methods`` apply to preflights and to actual requests (a simple POST on a
   GET-only route is not shared, and ``block`` keeps it from the upstream);
   HEAD is allowed wherever GET is, and a plain OPTIONS (no
