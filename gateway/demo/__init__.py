@@ -178,6 +178,7 @@ def run_demo(args: argparse.Namespace) -> int:
             print(
                 f"demo upstream (Flask, no CORS code): http://{HOST}:{upstream_port}\n"
                 f"frontend page (another origin):      {frontend_url}/  <- open this in a browser\n"
+                f"admin page (routes, rejections, diagnose): http://{HOST}:{gateway.admin_port}/\n"
                 f"try:\n"
                 f"  curl -si -H 'Origin: {frontend_url}' {gateway_url}/api/hello\n"
                 f"  curl -si -H 'Origin: https://evil.example' {gateway_url}/api/hello\n"
