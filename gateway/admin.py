@@ -51,6 +51,8 @@ _PAGE_HEADERS = {
 }
 _API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 MAX_API_BODY = 64 * 1024
+DEFAULT_RECORDS = 100  # /api/rejections: the newest records sent unless ?limit= says otherwise
+MAX_GROUPS = 100  # and at most this many groups (the most frequent)
 
 _EXPOSITION_HEADERS = {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
 
@@ -122,50 +124,83 @@ def _route_json(index: int | None, name: str, settings, route=None) -> dict:
 
 def _add_debugger(app: web.Application, table: Callable[[], RouteTable], log: RejectionLog, workers: int) -> None:
     """The page and its API over the live config (``table()``) and the recent rejections (``log``)."""
-    page = {path: _page_file(path) for path in _PAGE_FILES}  # read once: a broken install fails at start
+    debugger = _Debugger(table, log, workers)
+    for path in _PAGE_FILES:
+        app.router.add_get(path, debugger.static)
+    app.router.add_get("/api/routes", debugger.routes)
+    app.router.add_get("/api/rejections", debugger.rejections)
+    app.router.add_get("/api/explain", debugger.explained)
+    app.router.add_post("/api/diagnose", debugger.diagnosed)
 
-    async def static(request: web.Request) -> web.Response:
-        body, content_type = page[request.path]
+
+class _Debugger:
+    """The handlers of the debugger page and API."""
+
+    def __init__(self, table: Callable[[], RouteTable], log: RejectionLog, workers: int):
+        self.table = table
+        self.log = log
+        self.workers = workers
+        self.page = {path: _page_file(path) for path in _PAGE_FILES}  # read once: a broken install fails at start
+        # /api/rejections answers by query, kept while the log and the config stay the same (the page
+        # polls every 5 s; a large log is not rebuilt for each poll): query -> (version, table, JSON).
+        self._answers: dict[tuple, tuple[int, RouteTable, str]] = {}
+
+    async def static(self, request: web.Request) -> web.Response:
+        body, content_type = self.page[request.path]
         return web.Response(body=body, content_type=content_type, charset="utf-8", headers=_PAGE_HEADERS)
 
-    async def routes(request: web.Request) -> web.Response:
-        current = table()
+    async def routes(self, request: web.Request) -> web.Response:
+        current = self.table()
         listed = [_route_json(r.route.index, r.name, r.route.cors, r.route) for r in current.routes]
         return _json({"routes": listed, "defaults": _route_json(None, "defaults.cors", current.config.defaults_cors)})
 
-    def grouped(current: RouteTable, shadow: bool) -> list[dict]:
+    def _grouped(self, current: RouteTable, shadow: bool, path: str | None, origin: str | None) -> list[dict]:
         found = []
-        for group in log.groups(shadow=shadow):
+        routes = {r.name for r in current.routes} | {"__no_route__"}
+        for group in self.log.groups(shadow=shadow, path=path, origin=origin, limit=MAX_GROUPS):
             last = group["last"]
             fixes = [] if shadow else [fix.to_json() for fix in record_fixes(last, current)]
+            note = "" if last.route in routes else "the route is no longer in the config"
             found.append({"route": group["route"], "origin": group["origin"], "reason": group["reason"],
-                          "count": group["count"], "last": last.to_json(), "fixes": fixes})
+                          "count": group["count"], "last": last.to_json(), "fixes": fixes, "note": note})
         return found
 
-    async def rejections(request: web.Request) -> web.Response:
-        query = request.query
+    async def rejections(self, request: web.Request) -> web.Response:
+        query, log = request.query, self.log
         path, origin = query.get("path"), query.get("origin")
-        current = table()
-        records = [r.to_json() for r in log.recent(path=path, origin=origin, shadow=False)]
-        shadow = [r.to_json() for r in log.recent(path=path, origin=origin, shadow=True)]
-        return _json({"capacity": log.capacity, "workers": workers, "records": records,
-                      "groups": grouped(current, False),
-                      "shadow": {"records": shadow, "groups": grouped(current, True)}})
+        try:
+            limit = max(0, min(int(query.get("limit", DEFAULT_RECORDS)), log.capacity))
+        except ValueError:
+            return _json({"error": "limit must be a number"}, 400)
+        current = self.table()
+        key = (path, origin, limit)
+        kept = self._answers.get(key)
+        if kept is not None and kept[0] == log.version and kept[1] is current:
+            return web.Response(text=kept[2], content_type="application/json", headers=_API_HEADERS)
+        records = [r.to_json() for r in log.recent(path=path, origin=origin, shadow=False, limit=limit)]
+        shadow = [r.to_json() for r in log.recent(path=path, origin=origin, shadow=True, limit=limit)]
+        text = json.dumps({"capacity": log.capacity, "workers": self.workers, "kept": len(log), "records": records,
+                           "groups": self._grouped(current, False, path, origin),
+                           "shadow": {"records": shadow, "groups": self._grouped(current, True, path, origin)}})
+        if len(self._answers) >= 8:
+            self._answers.clear()
+        self._answers[key] = (log.version, current, text)
+        return web.Response(text=text, content_type="application/json", headers=_API_HEADERS)
 
-    async def explained(request: web.Request) -> web.Response:
+    async def explained(self, request: web.Request) -> web.Response:
         query = request.query
         origin, path = query.get("origin", ""), query.get("path", "")
         if not origin or not path.startswith("/"):
             return _json({"error": "origin and path (starting with /) are required"}, 400)
-        result = explain(table(), path=path, origin=origin, method=query.get("method") or "GET",
+        result = explain(self.table(), path=path, origin=origin, method=query.get("method") or "GET",
                          headers=tuple(query.getall("headers", ())), host=query.get("host") or None,
                          preflight=query.get("preflight") == "1", credentials=query.get("credentials") == "1")
         return _json({**result.to_json(), "lines": list(result.lines)})
 
-    async def diagnosed(request: web.Request) -> web.Response:
+    async def diagnosed(self, request: web.Request) -> web.Response:
         try:
             body = await request.json()
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return _json({"error": "send a JSON object: {\"message\": \"...\"}"}, 400)
         if not isinstance(body, dict) or not isinstance(body.get("message"), str) or not body["message"].strip():
             return _json({"error": "send a JSON object with the browser's console message in \"message\""}, 400)
@@ -182,17 +217,10 @@ def _add_debugger(app: web.Application, table: Callable[[], RouteTable], log: Re
             path = urlsplit(url).path if url else None
         except ValueError:
             path = None
-        recorded = tuple(log.recent(path=path, origin=origin, shadow=False, limit=20)) if path and origin else ()
-        result = diagnose(error, table(), url=extra["url"], origin=extra["origin"], method=extra["method"],
+        recorded = tuple(self.log.recent(path=path, origin=origin, shadow=False, limit=20)) if path and origin else ()
+        result = diagnose(error, self.table(), url=extra["url"], origin=extra["origin"], method=extra["method"],
                           gateway_url=extra["gateway_url"], rejections=recorded)
         return _json(result.to_json())
-
-    for path in _PAGE_FILES:
-        app.router.add_get(path, static)
-    app.router.add_get("/api/routes", routes)
-    app.router.add_get("/api/rejections", rejections)
-    app.router.add_get("/api/explain", explained)
-    app.router.add_post("/api/diagnose", diagnosed)
 
 
 def bearer_token_matches(authorization: tuple[str, ...] | list[str], expected: bytes) -> bool:

@@ -165,7 +165,8 @@ def _recorded_rejections(config: GatewayConfig, url: str, origin: str) -> tuple[
         path = urlsplit(url).path or "/"
     except ValueError:
         return (), "not asked (the URL does not parse)"
-    request = urllib.request.Request(f"{where}/api/rejections?{urlencode({'path': path, 'origin': origin})}")
+    request = urllib.request.Request(
+        f"{where}/api/rejections?{urlencode({'path': path, 'origin': origin, 'limit': 20})}")
     if config.admin_token:
         request.add_header("Authorization", f"Bearer {config.admin_token}")
     try:
@@ -175,8 +176,11 @@ def _recorded_rejections(config: GatewayConfig, url: str, origin: str) -> tuple[
     except urllib.error.HTTPError as err:
         hint = " (set admin.token, or the variable it reads, as the gateway has it)" if err.code == 401 else ""
         return (), f"{where} answered {err.code}{hint}: diagnosed without its records"
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except OSError as err:
         return (), f"not reachable at {where} ({err.__class__.__name__}): diagnosed without its records"
+    except (ValueError, KeyError, TypeError) as err:
+        return (), (f"{where} answered something that is not its rejections ({err.__class__.__name__}: another "
+                    "program on the admin port, or another version?): diagnosed without its records")
     return records, f"{where} recorded {len(records)} rejection(s) of {path} from {origin}"
 
 

@@ -249,7 +249,8 @@ def _judge(error: BrowserError, table: RouteTable, base: dict, path: str, host: 
     credentials = bool(error.credentials)
     headers = (error.header,) if error.header and cause != "header_not_exposed" else ()
     preflight = bool(error.preflight) or cause in ("method_not_allowed", "header_not_allowed")
-    recorded = _matching_record(error, rejections)
+    route = table.match(host, path)
+    recorded = _matching_record(error, rejections, route.name if route is not None else "__no_route__")
     if recorded is not None and method is None:
         method = recorded.method  # a preflight's record holds the method the page asked for
     # The method to judge: the message's, a recorded one, or one the route allows (to isolate the
@@ -285,13 +286,13 @@ def _judge(error: BrowserError, table: RouteTable, base: dict, path: str, host: 
     if result.decision == "rejected":
         cause = result.refusal if result.refusal and result.reason != "malformed_origin" else result.detail
         fixes = result.fixes
-        if result.reason == "method_not_allowed" and method and method != method.upper() and \
-                policy.settings.methods is not None and method.upper() in policy.settings.methods:
-            # fetch() uppercases only DELETE, GET, HEAD, OPTIONS, POST and PUT: "patch" stays "patch".
+        lowercase = _lowercase_method_fix(method, policy.settings) if result.reason == "method_not_allowed" \
+            and method else None
+        if lowercase is not None:
             cause = (f'the page sends the method "{method}", and methods are case-sensitive: fetch() uppercases '
                      f'only DELETE, GET, HEAD, OPTIONS, POST and PUT, so "{method}" is not the "{method.upper()}" '
                      "the route allows")
-            fixes = (Fix("(frontend)", f'send method "{method.upper()}"'),)
+            fixes = (lowercase,)
         return Diagnosis(**found, reason=result.reason, cause=cause, fixes=fixes)
     return _allowed_but_refused(error, policy, found, result, origin, method, preflight)
 
@@ -310,16 +311,17 @@ def _unnamed_method(error: BrowserError, table: RouteTable, base: dict, path: st
     )
 
 
-def _matching_record(error: BrowserError, rejections: tuple[Record, ...]) -> Record | None:
-    """The newest recorded rejection that can be the one the message is about, when the message leaves
-    the cause open (a message that names it is never overruled by another request's record)."""
+def _matching_record(error: BrowserError, rejections: tuple[Record, ...], route: str) -> Record | None:
+    """The newest recorded rejection that can be the one the message is about (same route, same kind),
+    when the message leaves the cause open (a message that names it is never overruled by another
+    request's record)."""
     open_ = error.cause in ("missing_allow_origin", "preflight_not_ok", "blocked") or (
         error.cause == "method_not_allowed" and error.method is None) or (
         error.cause == "header_not_allowed" and error.header is None)
     if not open_:
         return None
     for record in rejections:
-        if record.kind == "shadow":
+        if record.kind == "shadow" or record.route != route:
             continue
         if error.preflight is not None and (record.kind == "preflight") != error.preflight:
             continue
@@ -344,6 +346,13 @@ def _policy(table: RouteTable, path: str, host: str | None = None):
     return route.policy if route is not None else table.fallback
 
 
+def _lowercase_method_fix(method: str, settings) -> Fix | None:
+    """fetch() uppercases only DELETE, GET, HEAD, OPTIONS, POST and PUT: "patch" is not the listed "PATCH"."""
+    if method != method.upper() and settings.methods is not None and method.upper() in settings.methods:
+        return Fix("(frontend)", f'send method "{method.upper()}"')
+    return None
+
+
 def record_fixes(record: Record, table: RouteTable) -> tuple[Fix, ...]:
     """The config edits that would have let a recorded rejection through (the admin page's "fix")."""
     route = next((r for r in table.routes if r.name == record.route), None)
@@ -360,7 +369,8 @@ def _fixes_for_record(record: Record, settings, where: str, origin: str) -> tupl
     if record.reason == "origin_not_allowed" and is_serialized_origin(origin):
         return (Fix(settings.key_path("origins", where), f'add "{origin}"'),)
     if record.reason == "method_not_allowed":
-        return (Fix(settings.key_path("methods", where), f'add "{record.method}"'),)
+        lowercase = _lowercase_method_fix(record.method, settings)
+        return (lowercase or Fix(settings.key_path("methods", where), f'add "{record.method}"'),)
     if record.reason == "header_not_allowed":
         names = _QUOTED.findall(record.detail.partition(" not in ")[0])
         if names:

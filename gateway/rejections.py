@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 __all__ = ["DEFAULT_CAPACITY", "Record", "RejectionLog"]
 
@@ -50,24 +51,42 @@ def _clip(text: str | None, limit: int) -> str | None:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _path_only(raw_path: str) -> str:
+    """The path of a request target: never its query, fragment, or (absolute form) scheme, host and userinfo."""
+    path = raw_path
+    if not path.startswith("/"):  # absolute form (http://user:pass@host/path) or "*"
+        try:
+            path = urlsplit(path).path or "/"
+        except ValueError:
+            path = "/"
+    for mark in ("?", "#"):
+        path = path.partition(mark)[0]
+    return path
+
+
 class RejectionLog:
     """The newest ``capacity`` records, oldest dropped first."""
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY, *, keep_new: bool = False):
-        """``keep_new``: also keep what ``take_new`` hands over (a worker's log)."""
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, *, worker: bool = False):
+        """``worker``: a worker's log keeps only what ``take_new`` hands to the parent (which keeps the ring)."""
         self.capacity = capacity
-        self._records: deque[Record] = deque(maxlen=capacity)
-        self._new: deque[Record] | None = deque(maxlen=MAX_PENDING) if keep_new else None
+        self._records: deque[Record] = deque(maxlen=0 if worker else capacity)
+        self._new: deque[Record] | None = deque(maxlen=MAX_PENDING) if worker else None
+        self.dropped = 0  # records a worker could not hand over (more than MAX_PENDING between two hand-overs)
+        self.version = 0  # counts additions: what was built from the log is current while it stays the same
 
     def add(self, route: str, method: str, raw_path: str, origin: str | None, kind: str, reason: str,
             detail: str = "", now: float | None = None) -> None:
         record = Record(
             time.time() if now is None else now, route, _clip(method, MAX_METHOD) or "",
-            _clip(raw_path.partition("?")[0], MAX_PATH) or "", _clip(origin, MAX_ORIGIN), kind, reason,
+            _clip(_path_only(raw_path), MAX_PATH) or "", _clip(origin, MAX_ORIGIN), kind, reason,
             _clip(detail, MAX_DETAIL) or "",
         )
+        self.version += 1
         self._records.append(record)
         if self._new is not None:
+            if len(self._new) == MAX_PENDING:
+                self.dropped += 1
             self._new.append(record)
 
     def take_new(self) -> list[Record]:
@@ -85,6 +104,7 @@ class RejectionLog:
             return
         merged = sorted([*self._records, *fresh], key=lambda r: r.time)
         self._records = deque(merged[-self.capacity:], maxlen=self.capacity)
+        self.version += 1
 
     def recent(self, *, path: str | None = None, origin: str | None = None, shadow: bool | None = None,
                limit: int | None = None) -> list[Record]:
@@ -102,10 +122,11 @@ class RejectionLog:
                 break
         return found
 
-    def groups(self, *, shadow: bool = False) -> list[dict]:
+    def groups(self, *, shadow: bool = False, path: str | None = None, origin: str | None = None,
+               limit: int | None = None) -> list[dict]:
         """Counts by (route, origin, reason), the most frequent first, each with its newest record."""
         counts: dict[tuple, dict] = {}
-        for record in self.recent(shadow=shadow):
+        for record in self.recent(shadow=shadow, path=path, origin=origin):
             key = (record.route, record.origin, record.reason)
             group = counts.get(key)
             if group is None:
@@ -113,7 +134,8 @@ class RejectionLog:
                                "count": 1, "last": record}
             else:
                 group["count"] += 1
-        return sorted(counts.values(), key=lambda g: (-g["count"], -g["last"].time))
+        ordered = sorted(counts.values(), key=lambda g: (-g["count"], -g["last"].time))
+        return ordered if limit is None else ordered[:limit]
 
     def __len__(self) -> int:
         return len(self._records)

@@ -80,16 +80,16 @@ async function loadRoutes() {
 }
 
 async function loadRejections() {
-  const data = await api("api/rejections");
+  const data = await api("api/rejections?limit=50");
   document.getElementById("rejections-note").textContent =
-    `the last ${data.capacity} of this gateway (${data.records.length} kept${data.workers ? `, from ${data.workers} workers` : ""})`;
+    `the last ${data.capacity} of this gateway (${data.kept} kept${data.workers ? `, from ${data.workers} workers` : ""})`;
   fill("groups", data.groups.map((g) => (row) => {
     cell(row, g.count);
     cell(row, g.route);
     cell(row, g.origin);
     cell(row, g.reason, "reason");
     cell(row, `${g.last.method} ${g.last.path} at ${when(g.last.time)}`);
-    cell(row, fixText(g.fixes), "fix");
+    cell(row, g.note || fixText(g.fixes), "fix");
   }), 6, "no rejections");
   fill("recent", data.records.slice(0, 50).map((r) => (row) => {
     cell(row, when(r.time));

@@ -119,7 +119,7 @@ class RequestFlow:
         self.metrics = Metrics(self.table, config.metrics.max_origin_labels, config_owner=not worker)
         self.logs = RequestLog(config.access_log.enabled, config.access_log.sample_rate)
         # The admin page's recent rejections; a worker hands its new ones to the parent (supervisor).
-        self.rejections = RejectionLog(config.recent_rejections, keep_new=worker)
+        self.rejections = RejectionLog(config.recent_rejections, worker=worker)
         self.pool: UpstreamPool | None = None
         self._credential_warnings: dict[str, float] = {}  # route -> when last warned (public route + credentials)
 
@@ -378,8 +378,11 @@ class RequestFlow:
             if disagree:
                 self.metrics.shadow_disagreements.labels(route.name, decision.kind.value).inc()
                 if self.rejections.capacity:
+                    method = request.method
+                    if decision.kind is Kind.PREFLIGHT and TOKEN.fullmatch(headers.get(ACRM, "")):
+                        method = headers[ACRM]  # the method the page asked for, as rejections keep it
                     self.rejections.add(
-                        route.name, request.method, request.raw_path, origins[0], "shadow",
+                        route.name, method, request.raw_path, origins[0], "shadow",
                         decision.reason.value if decision.reason else "allowed",
                         f"{decision.kind.value}: the upstream {'allows' if upstream_allowed else 'rejects'}, the "
                         f"gateway {'allows' if decision.allowed else 'rejects'}",

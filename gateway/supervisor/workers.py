@@ -85,6 +85,10 @@ async def _worker(config: GatewayConfig, port: int, conn) -> None:
     await stop.wait()
     shipping.cancel()
     await gateway.stop()
+    last = gateway.rejections.take_new()  # the draining requests' too
+    if last:
+        with contextlib.suppress(OSError, ValueError):
+            conn.send(("rejections", last))
 
 
 async def _ship_rejections(gateway, conn, interval: float = 1.0) -> None:
@@ -93,6 +97,10 @@ async def _ship_rejections(gateway, conn, interval: float = 1.0) -> None:
     while True:
         await asyncio.sleep(interval)
         records = gateway.rejections.take_new()
+        if gateway.rejections.dropped:
+            log.warning("%s rejection records not handed to the admin page: more than %s in a second",
+                        gateway.rejections.dropped, len(records))
+            gateway.rejections.dropped = 0
         if records:
             try:
                 await loop.run_in_executor(None, conn.send, ("rejections", records))

@@ -199,3 +199,62 @@ async def test_without_a_token_only_loopback_names_and_addresses_may_ask(make_ga
         for host in (f"127.0.0.1:{gw.admin_port}", f"localhost:{gw.admin_port}", "[::1]", "10.1.2.3"):
             async with session.get(admin_url(gw) + "/api/routes", headers={"Host": host}) as r:
                 assert r.status == 200, host
+
+
+def raw_get(port: int, target: str, origin: str) -> int:
+    """A request target no browser sends (absolute form, a fragment), straight over a socket."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest("GET", target, skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", f"127.0.0.1:{port}")
+        conn.putheader("Origin", origin)
+        conn.endheaders()
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+async def test_found_by_review_paths_limits_and_bodies(make_gateway, recorded):
+    gw = await make_gateway(gateway_config(recorded.url, ROUTES).replace(
+        "admin: {host: 127.0.0.1, port: 0}", "admin: {host: 127.0.0.1, port: 0, recent_rejections: 1000}"))
+    # The recorded path never keeps userinfo, a host, a query or a fragment.
+    import asyncio
+
+    # (in a thread: the gateway serves on this test's event loop)
+    await asyncio.to_thread(raw_get, gw.port, f"http://user:SECRET3@127.0.0.1:{gw.port}/api/a?q=SECRET4", EVIL)
+    await asyncio.to_thread(raw_get, gw.port, "/api/b#access_token=SECRET5", EVIL)
+    async with aiohttp.ClientSession() as session:
+        for i in range(300):
+            await send(session, gw.url + f"/api/{i}", Origin=f"https://site{i}.example")
+        found = await api(session, admin_url(gw) + "/api/rejections")
+        # The newest 100 by default, at most 100 groups; ?limit= asks for fewer.
+        assert (found["kept"], len(found["records"]), len(found["groups"])) == (302, 100, 100)
+        few = await api(session, admin_url(gw) + "/api/rejections", params={"limit": "5"})
+        assert len(few["records"]) == 5
+        # The filters apply to the groups too.
+        one = await api(session, admin_url(gw) + "/api/rejections",
+                        params={"path": "/api/7", "origin": "https://site7.example"})
+        assert [(g["origin"], g["count"]) for g in one["groups"]] == [("https://site7.example", 1)]
+        everything = await api(session, admin_url(gw) + "/api/rejections", params={"limit": "1000"})
+        paths = {r["path"] for r in everything["records"]}
+        assert {"/api/a", "/api/b"} <= paths
+        assert not any("SECRET" in text or "?" in text or "#" in text for text in paths)
+        async with session.get(admin_url(gw) + "/api/rejections", params={"limit": "x"}) as r:
+            assert r.status == 400
+        async with session.post(admin_url(gw) + "/api/diagnose", data="[" * 60_000) as r:
+            assert r.status == 400  # not a RecursionError's 500
+
+
+def test_a_lowercase_methods_fix_is_the_frontends():
+    from gateway.config import parse_config
+    from gateway.diagnosis import record_fixes
+    from gateway.rejections import Record
+    from gateway.routes import RouteTable
+
+    table = RouteTable(parse_config(gateway_config("http://127.0.0.1:5000", ROUTES)))
+    record = Record(0.0, "api", "put", "/api/x", APP, "preflight", "method_not_allowed")
+    assert [(f.key, f.change) for f in record_fixes(record, table)] == [("(frontend)", 'send method "PUT"')]

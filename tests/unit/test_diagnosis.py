@@ -303,3 +303,19 @@ def test_private_network_answers_and_permissions():
                                                          "set to true (for origins you trust)")]
     denied = run(chromium("/api/x", "Permission was denied for this request to access the `loopback` address space."))
     assert denied.reason == "local_network_permission" and denied.fixes[0].key == "(frontend)"
+
+
+def test_a_record_of_another_route_settles_nothing():
+    table = RouteTable(parse_config(f"""
+upstreams: {{app: {{url: "http://127.0.0.1:5000"}}}}
+routes:
+  - {{name: a, host: a.example.com, path: /, upstream: app, cors: {{origins: ["{APP}"], methods: [GET]}}}}
+  - {{name: b, host: b.example.com, path: /, upstream: app, cors: {{origins: ["{APP}"], methods: [GET, DELETE]}}}}
+"""))
+    on_a = Record(0.0, "a", "DELETE", "/x", APP, "preflight", "method_not_allowed")
+    error = parse(chromium("/x", PREFLIGHT + NO_ACAO, url="https://b.example.com/x"))
+    found = diagnose(error, table, gateway_url="https://b.example.com", rejections=(on_a,))
+    assert found.route == "b" and found.reason != "method_not_allowed"
+    error_a = parse(chromium("/x", PREFLIGHT + NO_ACAO, url="https://a.example.com/x"))
+    settled = diagnose(error_a, table, gateway_url="https://a.example.com", rejections=(on_a,))
+    assert (settled.route, settled.reason) == ("a", "method_not_allowed")
