@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -106,3 +107,21 @@ def require_binary(name: str, what: str, install: str) -> str:
     if path is None:
         unavailable(what, f"{name} is not installed ({install})")
     return path
+
+
+def raw_request(port: int, method: str, target: str, headers: dict[str, str]) -> int:
+    """Send a request target no browser sends (not percent-encoded, absolute form, with a fragment)
+    straight over a socket, to 127.0.0.1:``port``; the status.  Host is added unless ``headers`` has one."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+        if not any(name.lower() == "host" for name in headers):
+            conn.putheader("Host", f"127.0.0.1:{port}")
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()

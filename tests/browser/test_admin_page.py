@@ -10,7 +10,6 @@ taken here (``ADMIN_PAGE_SCREENSHOT=path`` saves it; it is always taken).
 
 from __future__ import annotations
 
-import http.client
 import os
 import subprocess
 import sys
@@ -18,28 +17,13 @@ import sys
 import pytest
 import pytest_asyncio
 
-from ..support import ROOT, free_port, stop_process, wait_for_port
+from ..support import ROOT, free_port, raw_request, stop_process, wait_for_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 TOKEN = "page-test-token-0123456789abcdef"
 HOSTILE_ORIGIN = 'https://x.example"><img src=x onerror="window.pwned=1">'
 HOSTILE_PATH = "/api/<script>window.pwned=2</script><img/src=x/onerror=window.pwned=3>"
-
-
-def raw_request(port: int, method: str, path: str, headers: dict[str, str]) -> int:
-    """Bytes a browser would never send (the path is not percent-encoded): straight over a socket."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.putrequest(method, path, skip_accept_encoding=True)
-        for name, value in headers.items():
-            conn.putheader(name, value)
-        conn.endheaders()
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
 
 
 async def fetch_from(context, origin: str, url: str, init: dict) -> str:

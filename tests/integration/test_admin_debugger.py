@@ -19,7 +19,7 @@ import pytest
 
 from gateway.rejections import MAX_PATH
 
-from ..support import ROOT, free_port, stop_process, wait_for_port
+from ..support import ROOT, free_port, raw_request, stop_process, wait_for_port
 from .conftest import gateway_config
 
 APP = "https://app.example.com"
@@ -201,23 +201,6 @@ async def test_without_a_token_only_loopback_names_and_addresses_may_ask(make_ga
                 assert r.status == 200, host
 
 
-def raw_get(port: int, target: str, origin: str) -> int:
-    """A request target no browser sends (absolute form, a fragment), straight over a socket."""
-    import http.client
-
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.putrequest("GET", target, skip_host=True, skip_accept_encoding=True)
-        conn.putheader("Host", f"127.0.0.1:{port}")
-        conn.putheader("Origin", origin)
-        conn.endheaders()
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
-
-
 async def test_found_by_review_paths_limits_and_bodies(make_gateway, recorded):
     gw = await make_gateway(gateway_config(recorded.url, ROUTES).replace(
         "admin: {host: 127.0.0.1, port: 0}", "admin: {host: 127.0.0.1, port: 0, recent_rejections: 1000}"))
@@ -225,8 +208,9 @@ async def test_found_by_review_paths_limits_and_bodies(make_gateway, recorded):
     import asyncio
 
     # (in a thread: the gateway serves on this test's event loop)
-    await asyncio.to_thread(raw_get, gw.port, f"http://user:SECRET3@127.0.0.1:{gw.port}/api/a?q=SECRET4", EVIL)
-    await asyncio.to_thread(raw_get, gw.port, "/api/b#access_token=SECRET5", EVIL)
+    await asyncio.to_thread(raw_request, gw.port, "GET", f"http://user:SECRET3@127.0.0.1:{gw.port}/api/a?q=SECRET4",
+                            {"Origin": EVIL})
+    await asyncio.to_thread(raw_request, gw.port, "GET", "/api/b#access_token=SECRET5", {"Origin": EVIL})
     async with aiohttp.ClientSession() as session:
         for i in range(300):
             await send(session, gw.url + f"/api/{i}", Origin=f"https://site{i}.example")
