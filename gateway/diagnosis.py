@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .browser_errors import CAUSES, BrowserError
-from .explain import Explanation, Fix, explain
+from .explain import Explanation, Fix, explain, reason_fixes
 from .http import SAFELISTED_METHODS
-from .origins import is_serialized_origin
 from .rejections import Record
 from .routes import RouteTable
 from .settings import Mode, RefusedPreflight
@@ -250,12 +249,12 @@ def _judge(error: BrowserError, table: RouteTable, base: dict, path: str, host: 
     headers = (error.header,) if error.header and cause != "header_not_exposed" else ()
     preflight = bool(error.preflight) or cause in ("method_not_allowed", "header_not_allowed")
     route = table.match(host, path)
+    policy = route.policy if route is not None else table.fallback
     recorded = _matching_record(error, rejections, route.name if route is not None else "__no_route__")
     if recorded is not None and method is None:
         method = recorded.method  # a preflight's record holds the method the page asked for
     # The method to judge: the message's, a recorded one, or one the route allows (to isolate the
     # origin and header checks).
-    policy = _policy(table, path, host)
     if cause == "method_not_allowed" and method is None and recorded is None:
         return _unnamed_method(error, table, base, path, host, origin, policy)
     judged_method = method or _some_allowed_method(policy, preflight)
@@ -294,7 +293,7 @@ def _judge(error: BrowserError, table: RouteTable, base: dict, path: str, host: 
                      "the route allows")
             fixes = (lowercase,)
         return Diagnosis(**found, reason=result.reason, cause=cause, fixes=fixes)
-    return _allowed_but_refused(error, policy, found, result, origin, method, preflight)
+    return _allowed_but_refused(error, policy, found, result, method)
 
 
 def _unnamed_method(error: BrowserError, table: RouteTable, base: dict, path: str, host: str | None, origin: str,
@@ -341,11 +340,6 @@ def _some_allowed_method(policy, preflight: bool) -> str:
     return methods[0] if methods else "GET"
 
 
-def _policy(table: RouteTable, path: str, host: str | None = None):
-    route = table.match(host, path)
-    return route.policy if route is not None else table.fallback
-
-
 def _lowercase_method_fix(method: str, settings) -> Fix | None:
     """fetch() uppercases only DELETE, GET, HEAD, OPTIONS, POST and PUT: "patch" is not the listed "PATCH"."""
     if method != method.upper() and settings.methods is not None and method.upper() in settings.methods:
@@ -355,34 +349,30 @@ def _lowercase_method_fix(method: str, settings) -> Fix | None:
 
 def record_fixes(record: Record, table: RouteTable) -> tuple[Fix, ...]:
     """The config edits that would have let a recorded rejection through (the admin page's "fix")."""
-    route = next((r for r in table.routes if r.name == record.route), None)
-    if route is None:
-        if record.route != "__no_route__":
-            return ()
-        where, settings = "defaults.cors", table.fallback.settings
+    if record.route == "__no_route__":
+        policy = table.fallback
     else:
-        where, settings = f"routes.{route.route.index}.cors", route.policy.settings
-    return _fixes_for_record(record, settings, where, record.origin or "")
+        route = next((r for r in table.routes if r.name == record.route), None)
+        if route is None:
+            return ()
+        policy = route.policy
+    return _fixes_for_record(record, policy.settings, policy.where, record.origin or "")
 
 
 def _fixes_for_record(record: Record, settings, where: str, origin: str) -> tuple[Fix, ...]:
-    if record.reason == "origin_not_allowed" and is_serialized_origin(origin):
-        return (Fix(settings.key_path("origins", where), f'add "{origin}"'),)
     if record.reason == "method_not_allowed":
         lowercase = _lowercase_method_fix(record.method, settings)
-        return (lowercase or Fix(settings.key_path("methods", where), f'add "{record.method}"'),)
-    if record.reason == "header_not_allowed":
-        names = _QUOTED.findall(record.detail.partition(" not in ")[0])
-        if names:
-            return tuple(Fix(settings.key_path("allow_headers", where), f'add "{name}"') for name in names)
+        if lowercase is not None:
+            return (lowercase,)
+    names = _QUOTED.findall(record.detail.partition(" not in ")[0]) if record.reason == "header_not_allowed" else []
+    fixes = reason_fixes(record.reason, settings, where, origin=origin, method=record.method, header_names=names)
+    if record.reason == "header_not_allowed" and not fixes:
         return (Fix(settings.key_path("allow_headers", where), "add the requested header names"),)
-    if record.reason == "private_network_not_allowed":
-        return (Fix(settings.key_path("allow_private_network", where), "set to true (for origins you trust)"),)
-    return ()
+    return fixes
 
 
-def _allowed_but_refused(error: BrowserError, policy, found: dict, result: Explanation, origin: str,
-                         method: str | None, preflight: bool) -> Diagnosis:
+def _allowed_but_refused(error: BrowserError, policy, found: dict, result: Explanation,
+                         method: str | None) -> Diagnosis:
     """The gateway allows what the browser refused: name the cause on the browser's side."""
     cause = error.cause
     where = result.where
@@ -404,7 +394,7 @@ def _allowed_but_refused(error: BrowserError, policy, found: dict, result: Expla
         if exposed is not None and error.header and error.header.lower() not in {h.lower() for h in exposed}:
             return Diagnosis(**found, reason="header_not_exposed", cause=BROWSER_SIDE["header_not_exposed"],
                              fixes=(Fix(key("expose_headers", where), f'add "{error.header}"'),))
-    possible = _open_causes(error, policy, where, origin, method, preflight)
+    possible = _open_causes(error, policy, where, method)
     if policy.settings.max_age and cause in ("method_not_allowed", "header_not_allowed"):
         return Diagnosis(**found, reason="preflight_cache", cause=BROWSER_SIDE["preflight_cache"] + (
             f" ({key('max_age', where)} is {policy.settings.max_age}s): reload with the cache disabled, or wait"),
@@ -413,8 +403,7 @@ def _allowed_but_refused(error: BrowserError, policy, found: dict, result: Expla
                      possible=possible)
 
 
-def _open_causes(error: BrowserError, policy, where: str, origin: str, method: str | None,
-                 preflight: bool) -> tuple[str, ...]:
+def _open_causes(error: BrowserError, policy, where: str, method: str | None) -> tuple[str, ...]:
     """What else can make the browser print this message, given the route's policy."""
     settings = policy.settings
     key = settings.key_path

@@ -21,7 +21,7 @@ from .policy import Decision, Kind, _parse_header_names
 from .routes import CompiledRoute, RouteTable, normalize_path
 from .settings import Mode, OnReject, RefusedPreflight
 
-__all__ = ["Explanation", "Fix", "explain", "origin_problem"]
+__all__ = ["Explanation", "Fix", "explain", "origin_problem", "reason_fixes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +105,7 @@ def explain(table: RouteTable, *, path: str, origin: str, method: str = "GET", h
         decision = policy.preflight([origin], [method], [", ".join(names)] if names else [])
     else:
         decision = policy.actual(method, [origin])
-    where = f"routes.{route.route.index}.cors" if route is not None else "defaults.cors"
+    where = policy.where
     mode = route.route.cors.mode.value if route is not None else table.config.defaults_cors.mode.value
 
     lines += _request_lines(route, method, preflight)
@@ -199,18 +199,25 @@ def _fixes(route: CompiledRoute | None, decision: Decision, policy, where: str, 
     if decision.reason is None:
         return
     reason = decision.reason.value
-    settings = policy.settings
+    allowed = {h.lower() for h in policy.settings.allow_headers or ()}
+    refused = [n for n in (_parse_header_names([", ".join(names)]) or []) if n not in allowed]
+    yield from reason_fixes(reason, policy.settings, where, origin=origin,
+                            method=method if decision.kind is not Kind.NON_CORS else None, header_names=refused)
+
+
+def reason_fixes(reason: str, settings, where: str, *, origin: str, method: str | None,
+                 header_names: list[str]) -> tuple[Fix, ...]:
+    """The config edits for one rejection reason (``where``: the cors block's key path; ``header_names``:
+    the refused ones).  Nothing for a value no browser sends (a malformed origin, a method not a token)."""
     if reason == "origin_not_allowed" and is_serialized_origin(origin):
-        yield Fix(settings.key_path("origins", where), f'add "{origin}"')
-    elif reason == "method_not_allowed" and decision.kind is not Kind.NON_CORS and TOKEN.fullmatch(method):
-        yield Fix(settings.key_path("methods", where), f'add "{method}"')
-    elif reason == "header_not_allowed":
-        allowed = {h.lower() for h in settings.allow_headers or ()}
-        refused = [n for n in (_parse_header_names([", ".join(names)]) or []) if n not in allowed]
-        for name in refused:
-            yield Fix(settings.key_path("allow_headers", where), f'add "{name}"')
-    elif reason == "private_network_not_allowed":
-        yield Fix(settings.key_path("allow_private_network", where), "set to true (for origins you trust)")
+        return (Fix(settings.key_path("origins", where), f'add "{origin}"'),)
+    if reason == "method_not_allowed" and method is not None and TOKEN.fullmatch(method):
+        return (Fix(settings.key_path("methods", where), f'add "{method}"'),)
+    if reason == "header_not_allowed":
+        return tuple(Fix(settings.key_path("allow_headers", where), f'add "{name}"') for name in header_names)
+    if reason == "private_network_not_allowed":
+        return (Fix(settings.key_path("allow_private_network", where), "set to true (for origins you trust)"),)
+    return ()
 
 
 def _credentials(policy, where: str) -> tuple[bool, list[str], list[Fix]]:

@@ -168,14 +168,14 @@ class CorsPolicy:
         "name", "settings", "_key", "_cache", "_origins", "public", "_methods", "_allow_headers",
         "_allow_headers_value", "_acam", "_fixed_preflight", "_preflight_vary", "_actual_vary",
         "_rejected_actual", "_rejected_preflight", "non_cors", "_expose", "_credentials",
-        "_malformed_verdict", "_preflights", "_where", "_name_cause",
+        "_malformed_verdict", "_preflights", "where", "_name_cause",
     )
 
     def __init__(self, name: str, settings: CorsSettings, cache: DecisionCache, key: str = "cors"):
         """``key``: the config key path of this policy's cors block (``routes.2.cors``),
         named in rejection details."""
         self.name = name
-        self._where = key
+        self.where = key  # the config key path of this policy's cors block
         self.settings = settings
         self._key = cache.new_namespace()
         self._cache = cache
@@ -302,7 +302,7 @@ class CorsPolicy:
     def _method_refused(self, kind: Kind, method: str, base: Headers = ()) -> Decision:
         """A method rejection that names the method (a token: aiohttp's parser or _TOKEN checked it).
         ``base``: a preflight's ACAO/ACAC for its allowed origin (see ``_refused_preflight``)."""
-        detail = f'method "{method[:32]}" is not in {self.settings.key_path("methods", self._where)}: add it there'
+        detail = f'method "{method[:32]}" is not in {self.settings.key_path("methods", self.where)}: add it there'
         if kind is Kind.ACTUAL:
             return Decision(Kind.ACTUAL, False, Reason.METHOD_NOT_ALLOWED, (), ("Origin",), 403, detail=detail)
         # Plain 403 where an ok answer could let the request through: a safelisted method (no
@@ -386,7 +386,7 @@ class CorsPolicy:
                 # Validated tokens, lowercased, at most 64 of them: clipped for the log.
                 names = ", ".join(f'"{name[:40]}"' for name in refused[:5]) + (", ..." if len(refused) > 5 else "")
                 what = "requested header" if len(refused) == 1 else "requested headers"
-                detail = (f"{what} {names} not in {self.settings.key_path('allow_headers', self._where)}: add "
+                detail = (f"{what} {names} not in {self.settings.key_path('allow_headers', self.where)}: add "
                           f"{'it' if len(refused) == 1 else 'them'} there")
                 if self._name_cause:
                     acam = self._acam if self._methods is not None else method

@@ -94,6 +94,15 @@ class _Outcome:
         self.judgement = decision
 
 
+def _recorded_method(request: web.BaseRequest, preflight: bool) -> str:
+    """The method a rejection record keeps: a preflight's is the one the page asked for (when a token)."""
+    if preflight:
+        requested = request.headers.get(ACRM, "")
+        if TOKEN.fullmatch(requested):
+            return requested
+    return request.method
+
+
 def _off_route_refusal(
     request: web.BaseRequest, route: CompiledRoute, outcome: _Outcome, preflight: bool, csrf: bool
 ) -> web.Response | None:
@@ -378,11 +387,9 @@ class RequestFlow:
             if disagree:
                 self.metrics.shadow_disagreements.labels(route.name, decision.kind.value).inc()
                 if self.rejections.capacity:
-                    method = request.method
-                    if decision.kind is Kind.PREFLIGHT and TOKEN.fullmatch(headers.get(ACRM, "")):
-                        method = headers[ACRM]  # the method the page asked for, as rejections keep it
                     self.rejections.add(
-                        route.name, method, request.raw_path, origins[0], "shadow",
+                        route.name, _recorded_method(request, decision.kind is Kind.PREFLIGHT), request.raw_path,
+                        origins[0], "shadow",
                         decision.reason.value if decision.reason else "allowed",
                         f"{decision.kind.value}: the upstream {'allows' if upstream_allowed else 'rejects'}, the "
                         f"gateway {'allows' if decision.allowed else 'rejects'}",
@@ -419,12 +426,8 @@ class RequestFlow:
             detail = judgement.detail if judgement is not None else ""
             self.logs.rejection(outcome.route, origin_label, outcome.kind, reason, request.method, detail)
             if self.rejections.capacity:
-                method = request.method
-                if outcome.kind == "preflight":  # the method the page asked for (a token, or left out)
-                    requested = request.headers.get(ACRM, "")
-                    method = requested if TOKEN.fullmatch(requested) else method
-                self.rejections.add(outcome.route, method, request.raw_path, outcome.origin, outcome.kind, reason,
-                                    detail)
+                self.rejections.add(outcome.route, _recorded_method(request, outcome.kind == Kind.PREFLIGHT.value),
+                                    request.raw_path, outcome.origin, outcome.kind, reason, detail)
         self.metrics.observe(outcome.route, outcome.kind, outcome.decision, reason, status, duration, origin_label)
         if outcome.upstream_seconds is not None:
             self.metrics.observe_upstream(outcome.upstream, outcome.upstream_seconds)
