@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from .browser_errors import KNOWN_FORMATS
 from .browser_errors import parse as parse_browser_error
 from .diagnosis import diagnose, record_fixes
 from .explain import explain
@@ -208,9 +209,7 @@ class _Debugger:
                  for key in ("url", "origin", "method", "gateway_url")}
         error = parse_browser_error(body["message"])
         if error is None:
-            return _json({"error": "not a CORS error message this gateway knows (Chromium's \"Access to ... has been "
-                                   "blocked by CORS policy\", Firefox's \"Cross-Origin Request Blocked\", Safari's "
-                                   "\"... is not allowed by Access-Control-Allow-...\")"}, 422)
+            return _json({"error": f"not a CORS error message this gateway knows; it reads {KNOWN_FORMATS}"}, 422)
         url = error.url or extra["url"]
         origin = error.origin or extra["origin"]
         try:

@@ -17,7 +17,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["BROWSERS", "CAUSES", "BrowserError", "parse"]
+__all__ = ["BROWSERS", "CAUSES", "KNOWN_FORMATS", "BrowserError", "parse"]
+
+# What ``parse`` reads, for the answer to a message it does not know.
+KNOWN_FORMATS = (
+    "Chromium's \"Access to fetch at '...' from origin '...' has been blocked by CORS policy: ...\" (and "
+    "\"Refused to get unsafe header\"), Firefox's \"Cross-Origin Request Blocked: ... (Reason: ...)\", Safari's "
+    "\"Origin ... is not allowed by Access-Control-Allow-Origin.\", \"Preflight response is not successful.\", "
+    "\"... is not allowed by Access-Control-Allow-Headers/-Methods.\" and \"... due to access control checks.\""
+)
 
 BROWSERS = ("chromium", "firefox", "webkit")
 

@@ -101,21 +101,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-_KNOWN_FORMATS = (
-    "Chromium's \"Access to fetch at '...' from origin '...' has been blocked by CORS policy: ...\" (and "
-    "\"Refused to get unsafe header\"), Firefox's \"Cross-Origin Request Blocked: ... (Reason: ...)\", Safari's "
-    "\"Origin ... is not allowed by Access-Control-Allow-Origin.\", \"Preflight response is not successful.\", "
-    "\"... is not allowed by Access-Control-Allow-Headers/-Methods.\" and \"... due to access control checks.\""
-)
-
-
 _MAX_MESSAGE = 64 * 1024
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     import json
 
-    from .browser_errors import parse
+    from .browser_errors import KNOWN_FORMATS, parse
     from .diagnosis import diagnose
     from .routes import RouteTable
 
@@ -129,7 +121,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         return 2
     error = parse(text)
     if error is None:
-        print("cors-gateway diagnose: not a CORS error message this command knows; it reads " + _KNOWN_FORMATS,
+        print("cors-gateway diagnose: not a CORS error message this command knows; it reads " + KNOWN_FORMATS,
               file=sys.stderr)
         return 1
     config = _load_or_report(_config_path(args.config), env=dict(os.environ))
